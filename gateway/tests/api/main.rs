@@ -1,0 +1,3 @@
+//! The gateway over HTTP and WebSocket, against the whole system.
+
+mod health;

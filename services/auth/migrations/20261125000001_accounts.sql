@@ -1,0 +1,2 @@
+-- The auth service's tables are created by its first migration.
+SELECT 1;

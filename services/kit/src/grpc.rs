@@ -1,0 +1,181 @@
+//! Internal gRPC plumbing shared by every service and the gateway.
+//!
+//! Two things cross every internal hop:
+//! - the internal service credential (`x-internal-token`), so the services'
+//!   ports are not an open door: without it, a caller could act as any user id;
+//! - the W3C trace context (`traceparent`), so one request is one trace.
+
+use std::{
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use futures::future::{Either, Ready, ready};
+use opentelemetry::propagation::{Extractor, Injector};
+use subtle::ConstantTimeEq;
+use tonic::{
+    metadata::{MetadataKey, MetadataMap, MetadataValue},
+    service::Interceptor,
+    transport::{Channel, Endpoint, Server},
+};
+use tower::{Layer, Service, layer::util::Stack};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::config::Secret;
+
+pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-token";
+/// Health checks are open: orchestrators probe them without the credential.
+const OPEN_PATH_PREFIX: &str = "/grpc.health.v1.Health/";
+
+/// The client side: adds the credential and the current trace context to every call.
+#[derive(Clone)]
+pub struct Outbound {
+    token: MetadataValue<tonic::metadata::Ascii>,
+}
+
+impl Outbound {
+    pub fn new(token: &Secret) -> anyhow::Result<Self> {
+        Ok(Self {
+            token: token.expose().parse()?,
+        })
+    }
+}
+
+impl Interceptor for Outbound {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        req.metadata_mut()
+            .insert(INTERNAL_TOKEN_HEADER, self.token.clone());
+        let cx = tracing::Span::current().context();
+        opentelemetry::global::get_text_map_propagator(|p| {
+            p.inject_context(&cx, &mut MetadataInjector(req.metadata_mut()))
+        });
+        Ok(req)
+    }
+}
+
+/// A channel to a service that connects lazily and reconnects by itself, so a
+/// service that starts later (or restarts) is picked up without a restart here.
+pub fn channel(url: &str) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(2))
+        // No call may hang: the API promises an answer within 10 s.
+        .timeout(Duration::from_secs(8))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_while_idle(true)
+        .connect_lazy())
+}
+
+/// The server side: a tonic server that refuses calls without the credential
+/// and makes the caller's trace context the parent of each request's span.
+pub fn server(
+    token: &Secret,
+) -> Server<Stack<RequireCredentialLayer, tower::layer::util::Identity>> {
+    Server::builder()
+        .timeout(Duration::from_secs(9))
+        .tcp_nodelay(true)
+        .trace_fn(request_span)
+        .layer(RequireCredentialLayer {
+            token: token.clone(),
+        })
+}
+
+fn request_span(req: &http::Request<()>) -> tracing::Span {
+    let parent = opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract(&HeaderExtractor(req.headers()))
+    });
+    let span = tracing::info_span!("gRPC request", rpc = %req.uri().path());
+    // An error only means no subscriber records OpenTelemetry data.
+    let _ = span.set_parent(parent);
+    span
+}
+
+#[derive(Clone)]
+pub struct RequireCredentialLayer {
+    token: Secret,
+}
+
+impl<S> Layer<S> for RequireCredentialLayer {
+    type Service = RequireCredential<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireCredential {
+            inner,
+            token: self.token.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct RequireCredential<S> {
+    inner: S,
+    token: Secret,
+}
+
+impl<S, B, RB> Service<http::Request<B>> for RequireCredential<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    RB: Default,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Either<S::Future, Ready<Result<S::Response, S::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let presented = req
+            .headers()
+            .get(INTERNAL_TOKEN_HEADER)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        let ok = bool::from(presented.ct_eq(self.token.expose().as_bytes()))
+            || req.uri().path().starts_with(OPEN_PATH_PREFIX);
+        if ok {
+            Either::Left(self.inner.call(req))
+        } else {
+            tracing::warn!(rpc = %req.uri().path(), "refused a call without the internal credential");
+            let status = tonic::Status::unauthenticated("internal credential required");
+            Either::Right(ready(Ok(status.into_http())))
+        }
+    }
+}
+
+struct MetadataInjector<'a>(&'a mut MetadataMap);
+
+impl Injector for MetadataInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(k), Ok(v)) = (
+            MetadataKey::from_bytes(key.as_bytes()),
+            MetadataValue::try_from(value.as_str()),
+        ) {
+            self.0.insert(k, v);
+        }
+    }
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// Binds a service's listener; `127.0.0.1:0` in tests.
+pub async fn bind(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+}
+
+/// Turns a bound listener into the stream tonic serves.
+pub fn incoming(listener: tokio::net::TcpListener) -> tokio_stream::wrappers::TcpListenerStream {
+    tokio_stream::wrappers::TcpListenerStream::new(listener)
+}

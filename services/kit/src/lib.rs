@@ -1,0 +1,16 @@
+//! What every Totilove binary shares: configuration from the environment,
+//! telemetry, graceful shutdown, the error-code table used by both gRPC and
+//! HTTP, the internal gRPC plumbing (credential + trace context), health
+//! probes of the stores, and the PostgreSQL / Redis connection setup.
+
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod health;
+pub mod postgres;
+pub mod redis;
+pub mod shutdown;
+pub mod telemetry;
+pub mod time;
+
+pub use error::{Code, Error};

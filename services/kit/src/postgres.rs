@@ -1,0 +1,53 @@
+//! PostgreSQL pools. Each service owns one schema of the database (its tables
+//! and its own migration history live there), so services never share tables.
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    PgPool,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+/// Connects to `url` with `schema` as the search path, creates the schema if
+/// needed and applies `migrator`. Retries for a while so a database that is
+/// still starting does not fail a deployment.
+pub async fn connect_and_migrate(
+    url: &str,
+    schema: &str,
+    max_connections: u32,
+    migrator: &Migrator,
+) -> anyhow::Result<PgPool> {
+    anyhow::ensure!(
+        schema.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+        "schema names are lowercase identifiers"
+    );
+    let options = PgConnectOptions::from_str(url)?.options([("search_path", schema)]);
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(1)
+        // A request waiting on a pool of a dead database answers 503, not a hang.
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_lazy_with(options);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = async {
+            // The name is checked above to be a plain identifier.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}"
+            )))
+            .execute(&pool)
+            .await?;
+            migrator.run(&pool).await?;
+            anyhow::Ok(())
+        };
+        match attempt.await {
+            Ok(()) => return Ok(pool),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "PostgreSQL not ready, retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e.context("cannot prepare the database")),
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! The Redis connection pool every service uses.
+//!
+//! Commands fail fast while Redis is unreachable (callers fall back or answer
+//! 503) and the pool reconnects by itself in the background.
+
+use std::time::Duration;
+
+use fred::{
+    clients::Pool,
+    interfaces::ClientLike,
+    types::{
+        Builder,
+        config::{Config, ReconnectPolicy},
+    },
+};
+
+/// Connects a pool of `size` multiplexed connections. Does not fail when Redis
+/// is down at start: the pool keeps trying and the service runs degraded.
+pub async fn connect(url: &str, size: usize) -> anyhow::Result<Pool> {
+    let config = Config::from_url(url)?;
+    let pool = Builder::from_config(config)
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_secs(2);
+            c.internal_command_timeout = Duration::from_secs(2);
+            c.max_command_attempts = 2;
+            c.tcp.nodelay = Some(true);
+        })
+        .with_performance_config(|p| {
+            p.default_command_timeout = Duration::from_secs(2);
+        })
+        // Retry forever, 50 ms to 2 s apart.
+        .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
+        .build_pool(size.max(1))?;
+    pool.connect();
+    if tokio::time::timeout(Duration::from_secs(3), pool.wait_for_connect())
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r.map_err(anyhow::Error::from))
+        .is_err()
+    {
+        tracing::warn!("Redis is not reachable yet; running degraded until it is");
+    }
+    Ok(pool)
+}

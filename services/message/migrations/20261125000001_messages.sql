@@ -1,0 +1,2 @@
+-- The message service's tables are created by its first migration.
+SELECT 1;

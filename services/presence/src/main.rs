@@ -1,0 +1,11 @@
+//! The presence service binary.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _telemetry = totilove_kit::telemetry::init("presence");
+    let config = totilove_presence::Config::from_env()?;
+    totilove_presence::Application::build(config)
+        .await?
+        .run_until_stopped(totilove_kit::shutdown::signal())
+        .await
+}
