@@ -12,6 +12,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={proto}");
     }
     let fds = protox::compile(PROTOS, ["proto"])?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    // Default stubs answer UNIMPLEMENTED, so adding an RPC never breaks a
+    // service that has not implemented it yet.
+    tonic_prost_build::configure()
+        .generate_default_stubs(true)
+        .compile_fds(fds)?;
     Ok(())
 }
