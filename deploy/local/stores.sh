@@ -3,22 +3,36 @@
 # find (or, as root, install) the binaries, start them on loopback under a
 # folder of ours, stop them. Sourced, not run.
 
-# The folder holding initdb/pg_ctl/postgres, preferring PATH, then Debian's layout.
+# The folder holding initdb/pg_ctl/postgres (and psql, createdb), preferring
+# PATH, then Debian's layout. Links are resolved: a PATH may hold only links to
+# a few of the server's programs, while their real folder holds all of them.
 pg_bindir() {
     if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
-        dirname "$(command -v initdb)"
+        dirname "$(readlink -f "$(command -v initdb)")"
         return
     fi
     local d
+    # shellcheck disable=SC2012 # these folder names are version numbers
     d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
     [ -n "$d" ] && [ -x "$d/initdb" ] && echo "$d"
 }
 
-# Installs postgresql and redis-server from Debian's packages when absent.
+# ensure_store_packages [postgres] [redis]: installs the servers named (both
+# when none is named) from Debian's packages when they are absent.
 ensure_store_packages() {
-    local need=()
-    [ -n "$(pg_bindir)" ] || need+=(postgresql)
-    command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+    local want=("$@") need=()
+    [ ${#want[@]} -eq 0 ] && want=(postgres redis)
+    local w
+    for w in "${want[@]}"; do
+        case $w in
+        postgres) [ -n "$(pg_bindir)" ] || need+=(postgresql) ;;
+        redis) command -v redis-server >/dev/null 2>&1 || need+=(redis-server) ;;
+        *)
+            echo "ensure_store_packages: unknown store '$w'" >&2
+            return 1
+            ;;
+        esac
+    done
     [ ${#need[@]} -eq 0 ] && return 0
     if [ "$(id -u)" != 0 ]; then
         echo "missing: ${need[*]} (install them, or run as root to have them installed)" >&2
@@ -30,9 +44,28 @@ ensure_store_packages() {
     apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
 }
 
-# A TCP port free on loopback right now.
+# Whether something accepts TCP connections on HOST PORT right now.
+port_answers() {
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+# A TCP port free on loopback right now (the kernel's choice when Python is
+# there, else a random one that nothing answers on).
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+        return
+    fi
+    local p
+    for _ in $(seq 1 50); do
+        p=$((20000 + RANDOM % 40000))
+        port_answers 127.0.0.1 "$p" || {
+            echo "$p"
+            return 0
+        }
+    done
+    echo "no free port found" >&2
+    return 1
 }
 
 # PostgreSQL refuses to run as root: as root, run it as an unprivileged user.
@@ -55,24 +88,44 @@ as_pg_user() {
     fi
 }
 
-# start_postgres DATADIR PORT [fast]: initialises DATADIR when new (superuser
-# `totilove`, trust on loopback only), then starts the server and waits for it.
-# `fast` turns off fsync: for throwaway test clusters only.
+# start_postgres DATADIR PORT [fast [LOGFILE]]: initialises DATADIR when new
+# (superuser `totilove`, trust on loopback only), then starts the server and
+# waits for it. `fast` turns off fsync: for throwaway test clusters only (pass
+# `durable` or an empty word to keep it on while giving a LOGFILE). The log goes
+# to LOGFILE, by default DATADIR/server.log.
 start_postgres() {
-    local data=$1 port=$2 mode=${3:-}
+    local data=$1 port=$2 mode=${3:-} log=${4:-$1/server.log}
     local bin
     bin=$(pg_bindir)
     mkdir -p "$data"
     [ "$(id -u)" = 0 ] && chown "$(pg_user)" "$data"
     chmod 700 "$data"
+    if ! as_pg_user test -w "$data"; then
+        echo "PostgreSQL runs as '$(pg_user)', who cannot reach $data" \
+            "(is a parent folder private, like /root?); choose a data folder elsewhere" >&2
+        return 1
+    fi
     if [ ! -f "$data/PG_VERSION" ]; then
         as_pg_user "$bin/initdb" -D "$data" -U totilove --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
     fi
-    local opts="-p $port -c listen_addresses=127.0.0.1 -k $data -c max_connections=400"
+    touch "$log"
+    [ "$(id -u)" = 0 ] && chown "$(pg_user)" "$log"
+    # The Unix socket lives beside the data, unless that path is too long for a
+    # socket name (~107 bytes); clients here all use TCP anyway.
+    local sockets=$data
+    [ ${#data} -gt 80 ] && sockets=/tmp
+    local opts="-p $port -c listen_addresses=127.0.0.1 -k $sockets -c max_connections=400"
     if [ "$mode" = fast ]; then
         opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     fi
-    as_pg_user "$bin/pg_ctl" -D "$data" -o "$opts" -l "$data/server.log" -w -t 60 start >/dev/null
+    as_pg_user "$bin/pg_ctl" -D "$data" -o "$opts" -l "$log" -w -t 60 start >/dev/null
+}
+
+# Whether the server of DATADIR is running.
+postgres_running() {
+    local data=$1
+    [ -f "$data/postmaster.pid" ] || return 1
+    as_pg_user "$(pg_bindir)/pg_ctl" -D "$data" status >/dev/null 2>&1
 }
 
 stop_postgres() {
@@ -81,24 +134,45 @@ stop_postgres() {
     as_pg_user "$(pg_bindir)/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
-# start_redis DIR PORT: a Redis on loopback keeping its snapshot in DIR.
+# start_redis DIR PORT [LOGFILE]: a Redis on loopback keeping its snapshot in
+# DIR; the log goes to LOGFILE, by default DIR/redis.log.
 start_redis() {
-    local dir=$1 port=$2
+    local dir=$1 port=$2 log=${3:-$1/redis.log}
     mkdir -p "$dir"
     redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --daemonize yes \
-        --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save 60 1000 >/dev/null
-    local i
-    for i in $(seq 1 100); do
+        --pidfile "$dir/redis.pid" --logfile "$log" --save 60 1000 >/dev/null
+    for _ in $(seq 1 100); do
         redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
         sleep 0.1
     done
-    echo "Redis did not start; see $dir/redis.log" >&2
+    echo "Redis did not start; see $log" >&2
     return 1
 }
 
+# The pid of the Redis of DIR when it is running (a pid file naming a live
+# redis-server), else nothing and failure.
+redis_pid() {
+    local dir=$1 pid
+    [ -f "$dir/redis.pid" ] || return 1
+    pid=$(cat "$dir/redis.pid")
+    [ -n "$pid" ] && grep -q redis-server "/proc/$pid/cmdline" 2>/dev/null || return 1
+    echo "$pid"
+}
+
+# stop_redis DIR: asks the Redis of DIR to stop and waits (up to ~10 s, then
+# kills it) so that its snapshot is written and its port free on return.
 stop_redis() {
-    local dir=$1
-    [ -f "$dir/redis.pid" ] || return 0
-    kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
+    local dir=$1 pid
+    if pid=$(redis_pid "$dir"); then
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "Redis of $dir did not stop in 10 s: killing it" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
     rm -f "$dir/redis.pid"
 }

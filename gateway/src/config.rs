@@ -20,6 +20,10 @@ pub struct Config {
     pub cookie_secure: bool,
     /// Names this instance in presence records; random by default.
     pub instance_id: String,
+    /// Multiplexed connections in the gateway's Redis pool (`REDIS_POOL_SIZE`).
+    pub redis_pool_size: usize,
+    /// WebSocket and fan-out timings and limits (`crate::ws::settings`).
+    pub realtime: crate::ws::settings::RealtimeSettings,
 }
 
 impl Config {
@@ -47,6 +51,8 @@ impl Config {
                 "GATEWAY_INSTANCE_ID",
                 &uuid::Uuid::new_v4().simple().to_string(),
             ),
+            redis_pool_size: src.parse_or("REDIS_POOL_SIZE", 4)?,
+            realtime: crate::ws::settings::RealtimeSettings::from_source(src)?,
         })
     }
 }

@@ -2,17 +2,27 @@
 //! authenticates it, routes it to the services over gRPC and serves the web UI.
 
 pub mod config;
+pub mod fanout;
+pub mod http;
+pub mod presence;
+pub mod routes;
+pub mod state;
+pub mod views;
+pub mod ws;
 
 use std::future::Future;
 
-use axum::{Router, routing::get};
+use axum::Router;
 use tokio::net::TcpListener;
 
 pub use config::Config;
+pub use state::AppState;
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// Live events to this instance's sockets; stopped with the server.
+    hub: fanout::Hub,
 }
 
 impl Application {
@@ -20,8 +30,21 @@ impl Application {
         let listener = TcpListener::bind(&config.listen_addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen_addr))?;
-        let router = Router::new().route("/healthz", get(|| async { "ok" }));
-        Ok(Self { listener, router })
+        let state = AppState::build(config).await?;
+        let hub = fanout::Hub::start(
+            &state.config().redis_url,
+            &state.config().instance_id,
+            state.config().realtime.clone(),
+            state.messages(),
+            state.presence(),
+        )
+        .await?;
+        let router = routes::router(state).layer(axum::Extension(hub.clone()));
+        Ok(Self {
+            listener,
+            router,
+            hub,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -32,6 +55,16 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // Dropped without the graceful path below (the task was aborted),
+        // the hub drops every socket at once, as a crash would.
+        let _hub_guard = self.hub.guard();
+        let hub = self.hub.clone();
+        // Sockets outlive axum's graceful shutdown (they are upgraded
+        // connections): the hub closes them first.
+        let shutdown = async move {
+            shutdown.await;
+            hub.shutdown().await;
+        };
         axum::serve(
             self.listener,
             self.router

@@ -118,6 +118,19 @@ impl TestSystem {
             })
         };
         settings.insert("AUTH_URL".into(), auth.url.clone());
+        let message = {
+            let config = totilove_message::Config::from_source(&settings).expect("message config");
+            let app = totilove_message::Application::build(config)
+                .await
+                .expect("message starts");
+            Service::spawn(app.port(), |stop| {
+                app.run_until_stopped(async {
+                    let _ = stop.await;
+                })
+            })
+        };
+        settings.insert("MESSAGE_URL".into(), message.url.clone());
+        // After the message service: presence asks it who shares a conversation.
         let presence = {
             let config =
                 totilove_presence::Config::from_source(&settings).expect("presence config");
@@ -131,18 +144,6 @@ impl TestSystem {
             })
         };
         settings.insert("PRESENCE_URL".into(), presence.url.clone());
-        let message = {
-            let config = totilove_message::Config::from_source(&settings).expect("message config");
-            let app = totilove_message::Application::build(config)
-                .await
-                .expect("message starts");
-            Service::spawn(app.port(), |stop| {
-                app.run_until_stopped(async {
-                    let _ = stop.await;
-                })
-            })
-        };
-        settings.insert("MESSAGE_URL".into(), message.url.clone());
 
         let mut system = Self {
             database_url,

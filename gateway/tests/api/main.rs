@@ -1,3 +1,14 @@
 //! The gateway over HTTP and WebSocket, against the whole system.
 
+mod accounts;
+mod errors;
+mod fanout;
 mod health;
+mod helpers;
+mod messages;
+mod people;
+mod presence;
+mod security;
+mod sessions;
+mod websocket;
+mod ws_helpers;

@@ -1,30 +1,67 @@
-//! The message service: stores messages durably, keeps conversations and
-//! read state, and answers history and sync.
+//! The message service: stores messages durably (ids in commit order, see
+//! `writer`), keeps conversations and read state, answers history (Redis
+//! first, see `cache`) and sync, and fans committed changes out over Redis
+//! pub/sub (`fanout`). README.md tells the design and why.
 
-use std::future::Future;
+mod api;
+mod cache;
+mod domain;
+mod fanout;
+mod people;
+mod service;
+mod store;
+mod writer;
+
+use std::{future::Future, time::Duration};
 
 use fred::clients::Pool as RedisPool;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tonic::{Request, Response, Status};
 use totilove_kit::{
     config::{self, Secret, Source},
-    health::{self, Store},
+    health::{self, Store as HealthStore},
 };
-use totilove_proto::message::v1::{self as pb, message_service_server::MessageServiceServer};
+use totilove_proto::message::v1::message_service_server::MessageServiceServer;
+
+use crate::{
+    api::MessageApi,
+    cache::Cache,
+    fanout::Fanout,
+    people::People,
+    service::Messages,
+    store::Store,
+    writer::{Writer, WriterSettings},
+};
 
 /// The name this service reports in gRPC health.
 pub const SERVICE_NAME: &str = "totilove.message.v1.MessageService";
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Where the gRPC server listens (`PRESENCE_LISTEN_ADDR`, loopback by default).
+    /// Where the gRPC server listens (`MESSAGE_LISTEN_ADDR`, loopback by default).
     pub listen_addr: String,
     pub database_url: String,
     pub redis_url: String,
     /// Where the auth service is (`AUTH_URL`), for user lookups and blocks.
     pub auth_url: String,
     pub internal_token: Secret,
+    /// PostgreSQL connections (`MESSAGE_DB_POOL_SIZE`).
+    pub db_pool_size: u32,
+    /// Every PostgreSQL call and transaction finishes (or answers 503)
+    /// within this (`MESSAGE_DB_TIMEOUT_MS`).
+    pub db_timeout: Duration,
+    /// Sends waiting for the writer before new ones are refused with 503
+    /// (`MESSAGE_SEND_QUEUE`).
+    pub send_queue: usize,
+    /// The most messages committed in one transaction (`MESSAGE_MAX_BATCH`).
+    pub max_batch: usize,
+    /// Committed batches waiting for their Redis writes and events before
+    /// new ones are dropped (`MESSAGE_FANOUT_QUEUE`).
+    pub fanout_queue: usize,
+    /// How long an untouched cached conversation lives (`MESSAGE_CACHE_TTL_SECS`).
+    pub cache_ttl: Duration,
+    /// Redis connections (`MESSAGE_REDIS_POOL_SIZE`).
+    pub redis_pool_size: usize,
 }
 
 impl Config {
@@ -39,6 +76,13 @@ impl Config {
             redis_url: src.required("REDIS_URL")?,
             auth_url: src.var_or("AUTH_URL", "http://127.0.0.1:50051"),
             internal_token: src.secret("INTERNAL_TOKEN")?,
+            db_pool_size: src.parse_or("MESSAGE_DB_POOL_SIZE", 16)?,
+            db_timeout: src.millis_or("MESSAGE_DB_TIMEOUT_MS", 5_000)?,
+            send_queue: src.parse_or("MESSAGE_SEND_QUEUE", 10_000)?,
+            max_batch: src.parse_or("MESSAGE_MAX_BATCH", 500)?,
+            fanout_queue: src.parse_or("MESSAGE_FANOUT_QUEUE", 1_024)?,
+            cache_ttl: src.seconds_or("MESSAGE_CACHE_TTL_SECS", 3_600)?,
+            redis_pool_size: src.parse_or("MESSAGE_REDIS_POOL_SIZE", 4)?,
         })
     }
 }
@@ -55,11 +99,11 @@ impl Application {
         let db = totilove_kit::postgres::connect_and_migrate(
             &config.database_url,
             "message",
-            16,
+            config.db_pool_size.max(2),
             &sqlx::migrate!("./migrations"),
         )
         .await?;
-        let redis = totilove_kit::redis::connect(&config.redis_url, 4).await?;
+        let redis = totilove_kit::redis::connect(&config.redis_url, config.redis_pool_size).await?;
         let listener = totilove_kit::grpc::bind(&config.listen_addr).await?;
         Ok(Self {
             listener,
@@ -77,82 +121,62 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            db,
+            redis,
+            config,
+        } = self;
         let (reporter, health_service) = health::health_reporter();
         let probe = tokio::spawn(health::probe_forever(
             reporter,
             SERVICE_NAME,
             vec![
-                Store::Postgres(self.db.clone()),
-                Store::Redis(self.redis.clone()),
+                HealthStore::Postgres(db.clone()),
+                HealthStore::Redis(redis.clone()),
             ],
         ));
-        let service = MessageApi {
-            _db: self.db,
-            _redis: self.redis,
+
+        let cache = Cache::new(redis, config.cache_ttl);
+        let cleaner = tokio::spawn(cache.clone().clean_dirty_forever());
+        let (fanout, fanout_task) = Fanout::spawn(cache.clone(), config.fanout_queue);
+        let (writer, writer_task) = Writer::spawn(
+            db.clone(),
+            fanout.clone(),
+            WriterSettings {
+                queue_capacity: config.send_queue,
+                max_batch: config.max_batch,
+                timeout: config.db_timeout,
+            },
+        );
+        let messages = Messages {
+            writer,
+            store: Store::new(db, config.db_timeout),
+            cache,
+            people: People::new(&config.auth_url, &config.internal_token)?,
+            fanout,
         };
-        let served = totilove_kit::grpc::server(&self.config.internal_token)
+
+        let served = totilove_kit::grpc::server(&config.internal_token)
             .add_service(health_service)
-            .add_service(MessageServiceServer::new(service))
-            .serve_with_incoming_shutdown(totilove_kit::grpc::incoming(self.listener), shutdown)
+            .add_service(MessageServiceServer::new(MessageApi { messages }))
+            .serve_with_incoming_shutdown(totilove_kit::grpc::incoming(listener), shutdown)
             .await;
+
+        // The server is gone with every handle on the queues: the writer
+        // finishes what was queued, then the fan-out what was committed.
+        let drain = async {
+            let _ = writer_task.await;
+            let _ = fanout_task.await;
+        };
+        if tokio::time::timeout(Duration::from_secs(10), drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!("stopped before every committed change was fanned out");
+        }
+        cleaner.abort();
         probe.abort();
         Ok(served?)
-    }
-}
-
-struct MessageApi {
-    _db: PgPool,
-    _redis: RedisPool,
-}
-
-#[tonic::async_trait]
-impl pb::message_service_server::MessageService for MessageApi {
-    async fn send(
-        &self,
-        _: Request<pb::SendRequest>,
-    ) -> Result<Response<pb::SendResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
-    }
-
-    async fn history(
-        &self,
-        _: Request<pb::HistoryRequest>,
-    ) -> Result<Response<pb::HistoryResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
-    }
-
-    async fn conversations(
-        &self,
-        _: Request<pb::ConversationsRequest>,
-    ) -> Result<Response<pb::ConversationsResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
-    }
-
-    async fn mark_read(
-        &self,
-        _: Request<pb::MarkReadRequest>,
-    ) -> Result<Response<pb::MarkStatusResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
-    }
-
-    async fn mark_delivered(
-        &self,
-        _: Request<pb::MarkDeliveredRequest>,
-    ) -> Result<Response<pb::MarkStatusResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
-    }
-
-    async fn sync(
-        &self,
-        _: Request<pb::SyncRequest>,
-    ) -> Result<Response<pb::SyncResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
-    }
-
-    async fn partners(
-        &self,
-        _: Request<pb::PartnersRequest>,
-    ) -> Result<Response<pb::PartnersResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
     }
 }

@@ -1,0 +1,52 @@
+//! Online status of people, as the REST routes show it. Presence is a nicety
+//! on these pages: when the presence service cannot answer quickly, people are
+//! shown offline rather than the page failing.
+
+use std::{collections::HashMap, time::Duration};
+
+use totilove_proto::presence::v1::GetPresenceRequest;
+
+use crate::state::AppState;
+
+/// Short: a page waits for this at most.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Status {
+    pub online: bool,
+    /// RFC 3339, when known.
+    pub last_seen: Option<String>,
+}
+
+/// The status of each of `user_ids`, in one call; everyone offline on failure.
+pub async fn lookup(state: &AppState, user_ids: &[i64]) -> HashMap<i64, Status> {
+    if user_ids.is_empty() {
+        return HashMap::new();
+    }
+    let mut presence = state.presence();
+    let call = presence.get_presence(GetPresenceRequest {
+        user_ids: user_ids.to_vec(),
+    });
+    match tokio::time::timeout(LOOKUP_TIMEOUT, call).await {
+        Ok(Ok(reply)) => reply
+            .into_inner()
+            .presence
+            .into_iter()
+            .map(|p| {
+                let status = Status {
+                    online: p.online,
+                    last_seen: totilove_kit::time::timestamp_rfc3339(p.last_seen.as_ref()),
+                };
+                (p.user_id, status)
+            })
+            .collect(),
+        Ok(Err(status)) => {
+            tracing::warn!(code = ?status.code(), "presence lookup failed; showing people offline");
+            HashMap::new()
+        }
+        Err(_) => {
+            tracing::warn!("presence lookup timed out; showing people offline");
+            HashMap::new()
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! `GET /api/conversations`: my conversations, newest activity first, each
+//! with the other person's card, the last message, my unread count and
+//! whether they are online. Three calls in all, whatever the number of
+//! conversations: the list, then the cards and the presence at once.
+
+use std::collections::HashMap;
+
+use axum::{Router, extract::State, routing::get};
+use serde::Serialize;
+use totilove_kit::events::MessageJson;
+use totilove_proto::{auth::v1::GetUsersRequest, message::v1::ConversationsRequest};
+
+use crate::{
+    http::{ApiError, ApiJson, ApiResult, CurrentUser},
+    presence,
+    routes::messages::message_json,
+    state::AppState,
+    views::UserJson,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/conversations", get(list))
+}
+
+#[derive(Serialize)]
+struct ConversationJson {
+    user: UserJson,
+    last_message: Option<MessageJson>,
+    unread_count: i64,
+    online: bool,
+}
+
+#[derive(Serialize)]
+struct ConversationsReply {
+    conversations: Vec<ConversationJson>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    me: CurrentUser,
+) -> ApiResult<ApiJson<ConversationsReply>> {
+    let conversations = state
+        .messages()
+        .conversations(ConversationsRequest {
+            user_id: me.user_id,
+        })
+        .await?
+        .into_inner()
+        .conversations;
+    let ids: Vec<i64> = conversations.iter().map(|c| c.other_user_id).collect();
+    let cards = async {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let reply = state
+            .auth()
+            .get_users(GetUsersRequest {
+                user_ids: ids.clone(),
+            })
+            .await?;
+        Ok::<_, ApiError>(reply.into_inner().users)
+    };
+    let (cards, statuses) = tokio::join!(cards, presence::lookup(&state, &ids));
+    let mut cards: HashMap<i64, UserJson> = cards?
+        .into_iter()
+        .map(|u| (u.id, UserJson::from(u)))
+        .collect();
+    let conversations = conversations
+        .into_iter()
+        // A person the auth service no longer knows has no card to show.
+        .filter_map(|c| {
+            let user = cards.remove(&c.other_user_id)?;
+            Some(ConversationJson {
+                online: statuses.get(&c.other_user_id).is_some_and(|s| s.online),
+                user,
+                last_message: c.last_message.map(message_json),
+                unread_count: c.unread_count,
+            })
+        })
+        .collect();
+    Ok(ApiJson(ConversationsReply { conversations }))
+}

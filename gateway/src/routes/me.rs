@@ -1,0 +1,134 @@
+//! The caller's own account: `/api/me` and the profile they edit.
+
+use axum::{
+    Router,
+    extract::State,
+    routing::{get, put},
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use totilove_proto::auth::v1 as pb;
+
+use crate::{
+    http::{ApiJson, ApiResult, CurrentUser},
+    state::AppState,
+    views::{OwnUserJson, ProfileJson, required},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/me", get(me))
+        .route("/api/me/profile", put(update_profile))
+}
+
+#[derive(Serialize)]
+struct MeReply {
+    user: OwnUserJson,
+    profile: ProfileJson,
+}
+
+async fn me(State(state): State<AppState>, me: CurrentUser) -> ApiResult<ApiJson<MeReply>> {
+    let reply = state
+        .auth()
+        .get_user(pb::GetUserRequest {
+            user_id: me.user_id,
+            include_private: true,
+        })
+        .await?
+        .into_inner();
+    Ok(ApiJson(MeReply {
+        user: OwnUserJson {
+            user: required(reply.user, "user")?.into(),
+            email: reply.email,
+        },
+        profile: reply.profile.unwrap_or_default().into(),
+    }))
+}
+
+/// Each field: absent (`None`) is kept, `null` (`Some(None)`) clears, a value sets.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileBody {
+    #[serde(default, deserialize_with = "present")]
+    display_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    bio: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    birthdate: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    gender: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    location: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    avatar_url: Option<Option<String>>,
+}
+
+/// Called only for a field present in the JSON, so `null` becomes `Some(None)`.
+fn present<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(de).map(Some)
+}
+
+impl ProfileBody {
+    /// The names of the fields to write, and their new values.
+    fn into_update(self) -> (Vec<String>, pb::Profile) {
+        let mut fields = Vec::new();
+        let mut take = |name: &str, value: Option<Option<String>>| {
+            value.inspect(|_| fields.push(name.to_owned()))
+        };
+        let profile = pb::Profile {
+            display_name: take("display_name", self.display_name).flatten(),
+            bio: take("bio", self.bio).flatten(),
+            birthdate: take("birthdate", self.birthdate).flatten(),
+            gender: take("gender", self.gender).flatten(),
+            location: take("location", self.location).flatten(),
+            avatar_url: take("avatar_url", self.avatar_url).flatten(),
+        };
+        (fields, profile)
+    }
+}
+
+#[derive(Serialize)]
+struct ProfileReply {
+    profile: ProfileJson,
+}
+
+/// 200 `{profile}`; the auth service validates each field (400 names it).
+async fn update_profile(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    ApiJson(body): ApiJson<ProfileBody>,
+) -> ApiResult<ApiJson<ProfileReply>> {
+    let (fields, profile) = body.into_update();
+    let reply = state
+        .auth()
+        .update_profile(pb::UpdateProfileRequest {
+            user_id: me.user_id,
+            fields,
+            profile: Some(profile),
+        })
+        .await?
+        .into_inner();
+    Ok(ApiJson(ProfileReply {
+        profile: reply.profile.unwrap_or_default().into(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_fields_are_kept_and_null_fields_cleared() {
+        let body: ProfileBody =
+            crate::http::json::parse(br#"{"bio": null, "gender": "f"}"#).expect("valid");
+        let (fields, profile) = body.into_update();
+        assert_eq!(fields, ["bio", "gender"]);
+        assert_eq!(profile.bio, None);
+        assert_eq!(profile.gender.as_deref(), Some("f"));
+        assert_eq!(profile.display_name, None);
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused() {
+        assert!(crate::http::json::parse::<ProfileBody>(br#"{"nickname": "x"}"#).is_err());
+    }
+}

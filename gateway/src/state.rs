@@ -1,0 +1,92 @@
+//! What every request handler shares: the settings, the gRPC clients of the
+//! three services and the Redis pool. Cloning is one `Arc` increment.
+
+use std::sync::Arc;
+
+use fred::clients::Pool as RedisPool;
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
+use totilove_kit::{grpc::Outbound, health::HealthClient};
+use totilove_proto::{
+    auth::v1::auth_service_client::AuthServiceClient,
+    message::v1::message_service_client::MessageServiceClient,
+    presence::v1::presence_service_client::PresenceServiceClient,
+};
+
+use crate::Config;
+
+/// A gRPC channel that adds the internal credential and trace context to every call.
+pub type Intercepted = InterceptedService<Channel, Outbound>;
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    auth: AuthServiceClient<Intercepted>,
+    messages: MessageServiceClient<Intercepted>,
+    presence: PresenceServiceClient<Intercepted>,
+    /// Health of each service, for `/readyz`.
+    health: Health,
+    redis: RedisPool,
+}
+
+/// The gRPC health clients of the three services.
+#[derive(Clone)]
+pub struct Health {
+    pub auth: HealthClient<Channel>,
+    pub message: HealthClient<Channel>,
+    pub presence: HealthClient<Channel>,
+}
+
+impl AppState {
+    /// Connects lazily to the services (they may start later, or restart)
+    /// and to Redis (which may be down: the pool keeps trying).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let outbound = Outbound::new(&config.internal_token)?;
+        let auth = totilove_kit::grpc::channel(&config.auth_url)?;
+        let messages = totilove_kit::grpc::channel(&config.message_url)?;
+        let presence = totilove_kit::grpc::channel(&config.presence_url)?;
+        let redis = totilove_kit::redis::connect(&config.redis_url, config.redis_pool_size).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                health: Health {
+                    auth: HealthClient::new(auth.clone()),
+                    message: HealthClient::new(messages.clone()),
+                    presence: HealthClient::new(presence.clone()),
+                },
+                auth: AuthServiceClient::with_interceptor(auth, outbound.clone()),
+                messages: MessageServiceClient::with_interceptor(messages, outbound.clone()),
+                presence: PresenceServiceClient::with_interceptor(presence, outbound),
+                redis,
+                config,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// A handle on the auth service (tonic clients need `&mut self`; a clone is cheap).
+    pub fn auth(&self) -> AuthServiceClient<Intercepted> {
+        self.inner.auth.clone()
+    }
+
+    pub fn messages(&self) -> MessageServiceClient<Intercepted> {
+        self.inner.messages.clone()
+    }
+
+    pub fn presence(&self) -> PresenceServiceClient<Intercepted> {
+        self.inner.presence.clone()
+    }
+
+    pub fn health(&self) -> Health {
+        self.inner.health.clone()
+    }
+
+    pub fn redis(&self) -> &RedisPool {
+        &self.inner.redis
+    }
+}

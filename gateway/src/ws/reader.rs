@@ -1,0 +1,273 @@
+//! The reading half of a socket: each client frame is checked, acted on
+//! (one at a time, so a socket's answers keep its frames' order) and
+//! answered through the socket's queue. Refused frames are counted: ten
+//! within a minute close the socket (1008).
+
+use std::{collections::VecDeque, time::Duration};
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use futures::{StreamExt, stream::SplitStream};
+use tokio::time::Instant;
+use totilove_kit::Code;
+use totilove_proto::{message::v1::SyncRequest, presence::v1::SetTypingRequest};
+
+use super::{
+    protocol::{ClientFrame, ReadFrame, Refusal, SendFrame, ServerEvent, SyncFrame, TypingFrame},
+    settings::RealtimeSettings,
+    socket::Ending,
+};
+use crate::{
+    fanout::{
+        SocketLink,
+        outbox::{CloseReason, Outgoing},
+    },
+    http::{ApiError, CurrentUser},
+    routes::messages::{ReadBody, SendBody, mark_read, message_json, send_message},
+    state::AppState,
+};
+
+/// Refused frames tolerated within [`REFUSAL_WINDOW`]; the next closes the socket.
+const MAX_REFUSALS: usize = 10;
+const REFUSAL_WINDOW: Duration = Duration::from_secs(60);
+/// A frame's backend call may take this long; then the client gets `unavailable`.
+const RPC_TIMEOUT: Duration = Duration::from_secs(8);
+/// Presence calls are niceties: short.
+const PRESENCE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Messages replayed per `sync` (then `sync_done` with `more`).
+const SYNC_LIMIT: u32 = 1000;
+
+pub(super) struct Reader<'a> {
+    state: &'a AppState,
+    user: &'a CurrentUser,
+    link: &'a SocketLink,
+    settings: &'a RealtimeSettings,
+    /// When the recent refusals happened, oldest first.
+    refusals: VecDeque<Instant>,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(
+        state: &'a AppState,
+        user: &'a CurrentUser,
+        link: &'a SocketLink,
+        settings: &'a RealtimeSettings,
+    ) -> Self {
+        Self {
+            state,
+            user,
+            link,
+            settings,
+            refusals: VecDeque::new(),
+        }
+    }
+
+    pub async fn run(&mut self, stream: &mut SplitStream<WebSocket>) -> Ending {
+        self.link.open_presence().await;
+        loop {
+            // Any frame, pongs to our pings included, proves the peer alive.
+            let next = tokio::time::timeout(self.settings.idle_timeout, stream.next()).await;
+            let message = match next {
+                Err(_) => return Ending::Close(CloseReason::IDLE),
+                Ok(None) => return Ending::PeerGone,
+                Ok(Some(Err(e))) => return read_failure(&e),
+                Ok(Some(Ok(message))) => message,
+            };
+            let refusal = match message {
+                Message::Text(text) => self.on_text(&text).await,
+                Message::Binary(_) => Some(Refusal {
+                    code: "invalid_request",
+                    message: "frames must be text (JSON)".into(),
+                    client_msg_id: None,
+                }),
+                Message::Ping(_) | Message::Pong(_) => None,
+                Message::Close(_) => return Ending::PeerGone,
+            };
+            if let Some(refusal) = refusal
+                && let Some(ending) = self.refuse(refusal).await
+            {
+                return ending;
+            }
+        }
+    }
+
+    /// Acts on one text frame; the refusal when it was not acceptable.
+    async fn on_text(&mut self, text: &Utf8Bytes) -> Option<Refusal> {
+        let frame = match ClientFrame::parse(text.as_str()) {
+            Ok(frame) => frame,
+            Err(refusal) => return Some(refusal),
+        };
+        match frame {
+            ClientFrame::Send(frame) => self.send(frame).await,
+            ClientFrame::Typing(frame) => self.typing(frame).await,
+            ClientFrame::Read(frame) => self.read(frame).await,
+            ClientFrame::Sync(frame) => self.sync(frame).await,
+            ClientFrame::Ping => self.answer(ServerEvent::Pong.to_frame()).await,
+        }
+        None
+    }
+
+    /// Answers a refusal, or closes the socket at the tenth within a minute.
+    async fn refuse(&mut self, refusal: Refusal) -> Option<Ending> {
+        let now = Instant::now();
+        while self
+            .refusals
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= REFUSAL_WINDOW)
+        {
+            self.refusals.pop_front();
+        }
+        self.refusals.push_back(now);
+        self.answer(refusal.to_frame()).await;
+        (self.refusals.len() >= MAX_REFUSALS)
+            .then_some(Ending::Close(CloseReason::TOO_MANY_REFUSALS))
+    }
+
+    /// Queues a frame for this socket (waiting for room: the client is the
+    /// one not reading, and the hub closes the socket if it falls behind).
+    async fn answer(&self, frame: Utf8Bytes) {
+        self.push(Outgoing::Own(frame)).await;
+    }
+
+    async fn push(&self, item: Outgoing) {
+        // Fails only when the writer is gone, and then so is the socket.
+        let _ = self.link.outbox().send(item).await;
+    }
+
+    async fn answer_error(&self, error: &ApiError, client_msg_id: Option<&str>) {
+        let frame = ServerEvent::Error {
+            code: error.code().as_str(),
+            message: &error.0.message,
+            client_msg_id,
+        }
+        .to_frame();
+        self.answer(frame).await;
+    }
+
+    /// `send` → `sent` (or `error` with the `client_msg_id`).
+    async fn send(&mut self, frame: SendFrame) {
+        let client_msg_id = frame.client_msg_id.clone();
+        self.push(Outgoing::SendStarted(client_msg_id.clone()))
+            .await;
+        let body = SendBody {
+            to: frame.to,
+            content: frame.content,
+            client_msg_id: frame.client_msg_id,
+        };
+        let call = send_message(self.state, self.user.user_id, body);
+        match with_timeout(call).await {
+            Ok(sent) => {
+                self.push(Outgoing::SendFinished {
+                    client_msg_id,
+                    ack: Some((sent.message, sent.created)),
+                })
+                .await;
+            }
+            Err(e) => {
+                self.push(Outgoing::SendFinished {
+                    client_msg_id: client_msg_id.clone(),
+                    ack: None,
+                })
+                .await;
+                self.answer_error(&e, Some(&client_msg_id)).await;
+            }
+        }
+    }
+
+    /// `typing` goes to the presence service, which throttles it and tells
+    /// the partner (unless they share no conversation or a block).
+    async fn typing(&mut self, frame: TypingFrame) {
+        if frame.to <= 0 {
+            let e = ApiError::invalid("`to` must be a positive user id");
+            return self.answer_error(&e, None).await;
+        }
+        let mut presence = self.state.presence();
+        let call = presence.set_typing(SetTypingRequest {
+            user_id: self.user.user_id,
+            partner_id: frame.to,
+            typing: frame.typing,
+        });
+        match tokio::time::timeout(PRESENCE_TIMEOUT, call).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(status)) => {
+                let e = ApiError::from(status);
+                if e.code() == Code::InvalidRequest {
+                    self.answer_error(&e, None).await;
+                } else {
+                    tracing::debug!(code = %e.code(), "typing not forwarded");
+                }
+            }
+            Err(_) => tracing::debug!("typing timed out"),
+        }
+    }
+
+    /// `read`: same as `POST /api/messages/read`; answered only on error.
+    async fn read(&mut self, frame: ReadFrame) {
+        let body = ReadBody {
+            with: frame.with,
+            up_to_id: frame.up_to_id,
+        };
+        if let Err(e) = with_timeout(mark_read(self.state, self.user.user_id, body)).await {
+            self.answer_error(&e, None).await;
+        }
+    }
+
+    /// `sync`: the messages after `after`, then `sync_done`.
+    async fn sync(&mut self, frame: SyncFrame) {
+        if frame.after < 0 {
+            let e = ApiError::invalid("`after` must be 0 or a message id");
+            return self.answer_error(&e, None).await;
+        }
+        let call = async {
+            let reply = self
+                .state
+                .messages()
+                .sync(SyncRequest {
+                    user_id: self.user.user_id,
+                    after: frame.after,
+                    limit: SYNC_LIMIT,
+                })
+                .await?
+                .into_inner();
+            Ok(reply)
+        };
+        match with_timeout(call).await {
+            Ok(reply) => {
+                let messages: Vec<_> = reply.messages.into_iter().map(message_json).collect();
+                let up_to_id = messages
+                    .last()
+                    .map_or(frame.after, |m| m.id.max(frame.after));
+                self.push(Outgoing::Replay {
+                    messages,
+                    up_to_id,
+                    more: reply.more,
+                })
+                .await;
+            }
+            Err(e) => self.answer_error(&e, None).await,
+        }
+    }
+}
+
+async fn with_timeout<T>(call: impl Future<Output = Result<T, ApiError>>) -> Result<T, ApiError> {
+    tokio::time::timeout(RPC_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                Code::Unavailable,
+                "the service is unavailable, try again shortly",
+            ))
+        })
+}
+
+/// A read error: a frame over the hard cap (1009), or a broken connection.
+fn read_failure(e: &axum::Error) -> Ending {
+    // axum hides tungstenite's error type; its capacity error reads
+    // "Space limit exceeded: Message too long: ...".
+    let text = e.to_string();
+    if text.contains("too long") || text.contains("Space limit") {
+        Ending::Close(CloseReason::TOO_BIG)
+    } else {
+        tracing::debug!(error = %text, "socket read failed");
+        Ending::PeerGone
+    }
+}

@@ -1,0 +1,155 @@
+//! Registration, login, token validation and ending sessions: the steps of
+//! each, in the order that keeps them safe.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::PgPool;
+use totilove_kit::{Code, Error};
+
+use crate::{
+    audit::{self, Event},
+    domain::{ClientInfo, Email, LoginName, OfferedPassword, Password, UserId, Username},
+    passwords::Passwords,
+    sessions::{SessionId, Sessions},
+    throttle::Throttle,
+    tokens::{TokenSubject, Tokens},
+    users::{UserCard, Users},
+};
+
+/// A successful login.
+pub struct LoggedIn {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: UserCard,
+    pub session_id: SessionId,
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    pub db: PgPool,
+    pub users: Users,
+    pub passwords: Passwords,
+    pub tokens: Tokens,
+    pub sessions: Sessions,
+    pub throttle: Throttle,
+}
+
+fn invalid_credentials() -> Error {
+    Error::new(Code::InvalidCredentials, "invalid login or password")
+}
+
+impl Accounts {
+    pub async fn register(
+        &self,
+        username: Username,
+        email: Email,
+        password: Password,
+        client: &ClientInfo,
+    ) -> Result<UserCard, Error> {
+        self.users.check_free(&username, &email).await?;
+        let hash = self.passwords.hash(&password).await?;
+        let user = self.users.insert(&username, &email, &hash).await?;
+        audit::record(
+            &self.db,
+            Event::Register,
+            Some(UserId(user.id)),
+            client,
+            json!({}),
+        )
+        .await;
+        Ok(user)
+    }
+
+    /// Throttle first (before any hashing), then the password, then the session.
+    pub async fn login(
+        &self,
+        login: LoginName,
+        password: OfferedPassword,
+        client: &ClientInfo,
+    ) -> Result<LoggedIn, Error> {
+        let account = self.users.find_for_login(&login).await?;
+        let account_key = match &account {
+            Some(account) => format!("user:{}", account.id),
+            None => format!("login:{}", login.normalized()),
+        };
+        let user_id = account.as_ref().map(|a| UserId(a.id));
+        let attempt = match self.throttle.begin(&account_key, &client.ip).await {
+            Ok(attempt) => attempt,
+            Err(e) => {
+                let detail = json!({"login": login.normalized(), "reason": "throttled"});
+                audit::record(&self.db, Event::LoginFailed, user_id, client, detail).await;
+                return Err(e);
+            }
+        };
+        let hash = account.as_ref().map(|a| a.password_hash.as_str());
+        let matches = self.passwords.verify(&password, hash).await?;
+        let Some(account) = account.filter(|_| matches) else {
+            let reason = if user_id.is_some() {
+                "wrong_password"
+            } else {
+                "unknown_user"
+            };
+            let detail = json!({"login": login.normalized(), "reason": reason});
+            audit::record(&self.db, Event::LoginFailed, user_id, client, detail).await;
+            return Err(invalid_credentials());
+        };
+        let user_id = UserId(account.id);
+        let session = self.sessions.open(user_id, client).await?;
+        self.throttle.succeeded(attempt).await;
+        let subject = TokenSubject {
+            user_id,
+            session_id: session.id.clone(),
+        };
+        let token = self
+            .tokens
+            .issue(&subject, session.created_at, session.expires_at)?;
+        let detail = json!({"session_id": session.id.as_str()});
+        audit::record(&self.db, Event::LoginOk, Some(user_id), client, detail).await;
+        Ok(LoggedIn {
+            token,
+            expires_at: session.expires_at,
+            user: account.card(),
+            session_id: session.id,
+        })
+    }
+
+    /// The token's signature and claims, then its session in the stores.
+    pub async fn validate(&self, token: &str) -> Result<TokenSubject, Error> {
+        let subject = self.tokens.verify(token)?;
+        self.sessions.check(&subject).await?;
+        Ok(subject)
+    }
+
+    /// Ends the caller's own session. Idempotent for their own session (a
+    /// logout racing a revocation is still a logout); not for anyone else's.
+    pub async fn logout(
+        &self,
+        user_id: UserId,
+        session_id: &SessionId,
+        client: &ClientInfo,
+    ) -> Result<(), Error> {
+        let ended = self.sessions.end(user_id, session_id).await?;
+        if !ended && !self.sessions.belongs_to(user_id, session_id).await? {
+            return Err(Error::not_found("session"));
+        }
+        let detail = json!({"session_id": session_id.as_str()});
+        audit::record(&self.db, Event::Logout, Some(user_id), client, detail).await;
+        Ok(())
+    }
+
+    /// Ends another of the caller's sessions; `not_found` when it is not
+    /// theirs or has already ended.
+    pub async fn revoke(
+        &self,
+        user_id: UserId,
+        session_id: &SessionId,
+        client: &ClientInfo,
+    ) -> Result<(), Error> {
+        if !self.sessions.end(user_id, session_id).await? {
+            return Err(Error::not_found("session"));
+        }
+        let detail = json!({"session_id": session_id.as_str()});
+        audit::record(&self.db, Event::Revoke, Some(user_id), client, detail).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,99 @@
+//! Startup: connect the stores, apply migrations, bind, serve until told to stop.
+
+use std::future::Future;
+
+use fred::clients::Pool as RedisPool;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use totilove_kit::health::{self, Store};
+use totilove_proto::auth::v1::auth_service_server::AuthServiceServer;
+
+use crate::{
+    accounts::Accounts, api::AuthApi, blocks::Blocks, config::Config, passwords::Passwords,
+    session_cache::SessionCache, session_store::SessionStore, sessions::Sessions,
+    throttle::Throttle, tokens::Tokens, users::Users,
+};
+
+/// The name this service reports in gRPC health.
+pub const SERVICE_NAME: &str = "totilove.auth.v1.AuthService";
+
+pub struct Application {
+    listener: TcpListener,
+    db: PgPool,
+    redis: RedisPool,
+    api: AuthApi,
+    config: Config,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = totilove_kit::postgres::connect_and_migrate(
+            &config.database_url,
+            "auth",
+            config.database_pool_size,
+            &sqlx::migrate!("./migrations"),
+        )
+        .await?;
+        let redis = totilove_kit::redis::connect(&config.redis_url, 4).await?;
+        let passwords = Passwords::new(config.password_hash_concurrency).await?;
+        let users = Users::new(db.clone());
+        let sessions = Sessions::new(
+            SessionStore::new(db.clone()),
+            SessionCache::new(
+                redis.clone(),
+                chrono::Duration::from_std(config.session_idle_timeout)?,
+                chrono::Duration::from_std(config.session_lifetime)?,
+            ),
+            &config,
+        );
+        let accounts = Accounts {
+            db: db.clone(),
+            users: users.clone(),
+            passwords,
+            tokens: Tokens::new(&config.jwt_secret, &config.jwt_issuer, &config.jwt_audience),
+            sessions,
+            throttle: Throttle::new(
+                redis.clone(),
+                config.login_failures_per_account,
+                config.login_failures_per_address,
+                config.login_throttle_window,
+            ),
+        };
+        let api = AuthApi {
+            accounts,
+            users,
+            blocks: Blocks::new(db.clone()),
+        };
+        let listener = totilove_kit::grpc::bind(&config.listen_addr).await?;
+        Ok(Self {
+            listener,
+            db,
+            redis,
+            api,
+            config,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (reporter, health_service) = health::health_reporter();
+        let probe = tokio::spawn(health::probe_forever(
+            reporter,
+            SERVICE_NAME,
+            vec![Store::Postgres(self.db), Store::Redis(self.redis)],
+        ));
+        let served = totilove_kit::grpc::server(&self.config.internal_token)
+            .add_service(health_service)
+            .add_service(AuthServiceServer::new(self.api))
+            .serve_with_incoming_shutdown(totilove_kit::grpc::incoming(self.listener), shutdown)
+            .await;
+        probe.abort();
+        Ok(served?)
+    }
+}

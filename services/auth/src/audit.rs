@@ -1,0 +1,53 @@
+//! The audit trail (`system_logs`): who registered, logged in or failed to,
+//! logged out or revoked a session, from where.
+//!
+//! Written best effort: a lost audit row is logged, but does not fail the
+//! action it describes (that action's own writes already succeeded).
+
+use sqlx::PgPool;
+
+use crate::domain::{ClientInfo, UserId};
+
+#[derive(Debug, Clone, Copy)]
+pub enum Event {
+    Register,
+    LoginOk,
+    LoginFailed,
+    Logout,
+    Revoke,
+}
+
+impl Event {
+    fn as_str(self) -> &'static str {
+        match self {
+            Event::Register => "register",
+            Event::LoginOk => "login_ok",
+            Event::LoginFailed => "login_failed",
+            Event::Logout => "logout",
+            Event::Revoke => "revoke",
+        }
+    }
+}
+
+#[tracing::instrument(name = "Write an audit record", skip_all, fields(event = event.as_str()))]
+pub async fn record(
+    db: &PgPool,
+    event: Event,
+    user_id: Option<UserId>,
+    client: &ClientInfo,
+    detail: serde_json::Value,
+) {
+    let written = sqlx::query(
+        "INSERT INTO system_logs (event, user_id, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(event.as_str())
+    .bind(user_id.map(|u| u.0))
+    .bind(&client.ip)
+    .bind(&client.user_agent)
+    .bind(detail)
+    .execute(db)
+    .await;
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "audit record lost");
+    }
+}

@@ -1,0 +1,103 @@
+//! Blocks: who refuses contact with whom. Either direction hides the two
+//! people from each other (messages, presence, profile, search).
+
+use sqlx::PgPool;
+use totilove_kit::Error;
+
+use crate::{domain::UserId, users::UserCard};
+
+#[derive(Clone)]
+pub struct Blocks {
+    db: PgPool,
+}
+
+impl Blocks {
+    pub fn new(db: PgPool) -> Self {
+        Self { db }
+    }
+
+    /// Idempotent: blocking twice is one block.
+    #[tracing::instrument(name = "Block a person", skip_all, fields(user_id = blocker.0, target_id = blocked.0))]
+    pub async fn block(&self, blocker: UserId, blocked: UserId) -> Result<(), Error> {
+        if blocker == blocked {
+            return Err(Error::invalid("cannot block yourself"));
+        }
+        let known: bool = sqlx::query_scalar(
+            "WITH target AS (SELECT id FROM users WHERE id = $2),
+                  added AS (INSERT INTO blocks (blocker_id, blocked_id)
+                            SELECT $1, id FROM target
+                            ON CONFLICT DO NOTHING)
+             SELECT EXISTS (SELECT 1 FROM target)",
+        )
+        .bind(blocker.0)
+        .bind(blocked.0)
+        .fetch_one(&self.db)
+        .await?;
+        if known {
+            Ok(())
+        } else {
+            Err(Error::not_found("user"))
+        }
+    }
+
+    /// Idempotent: unblocking someone not blocked is fine; an unknown person is not.
+    #[tracing::instrument(name = "Unblock a person", skip_all, fields(user_id = blocker.0, target_id = blocked.0))]
+    pub async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<(), Error> {
+        let known: bool = sqlx::query_scalar(
+            "WITH removed AS (DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2)
+             SELECT EXISTS (SELECT 1 FROM users WHERE id = $2)",
+        )
+        .bind(blocker.0)
+        .bind(blocked.0)
+        .fetch_one(&self.db)
+        .await?;
+        if known {
+            Ok(())
+        } else {
+            Err(Error::not_found("user"))
+        }
+    }
+
+    /// The people `blocker` blocks, by username.
+    #[tracing::instrument(name = "List blocked people", skip_all, fields(user_id = blocker.0))]
+    pub async fn list(&self, blocker: UserId) -> Result<Vec<UserCard>, Error> {
+        Ok(sqlx::query_as::<_, UserCard>(
+            r#"SELECT u.id, u.username, u.display_name
+               FROM blocks b JOIN users u ON u.id = b.blocked_id
+               WHERE b.blocker_id = $1
+               ORDER BY lower(u.username) COLLATE "C""#,
+        )
+        .bind(blocker.0)
+        .fetch_all(&self.db)
+        .await?)
+    }
+
+    /// Of `others`, those who block `user` or whom `user` blocks.
+    #[tracing::instrument(name = "Find blocks among people", skip_all, fields(user_id = user.0, count = others.len()))]
+    pub async fn among(&self, user: UserId, others: &[i64]) -> Result<Vec<i64>, Error> {
+        Ok(sqlx::query_scalar(
+            "SELECT blocked_id FROM blocks WHERE blocker_id = $1 AND blocked_id = ANY($2)
+             UNION
+             SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id = ANY($2)
+             ORDER BY 1",
+        )
+        .bind(user.0)
+        .bind(others)
+        .fetch_all(&self.db)
+        .await?)
+    }
+
+    /// Whether either blocks the other.
+    #[tracing::instrument(name = "Check a block either way", skip_all)]
+    pub async fn either_way(&self, a: UserId, b: UserId) -> Result<bool, Error> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM blocks
+                            WHERE (blocker_id = $1 AND blocked_id = $2)
+                               OR (blocker_id = $2 AND blocked_id = $1))",
+        )
+        .bind(a.0)
+        .bind(b.0)
+        .fetch_one(&self.db)
+        .await?)
+    }
+}

@@ -1,0 +1,77 @@
+//! Password hashing: argon2id at OWASP's parameters (19 MiB, t=2, p=1).
+//!
+//! Each hash takes a core for tens of milliseconds, so it runs on the blocking
+//! pool, and a semaphore bounds how many run at once: a burst of logins waits
+//! its turn instead of stalling the async runtime or exhausting memory.
+
+use std::sync::Arc;
+
+use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use tokio::sync::Semaphore;
+use totilove_kit::Error;
+
+use crate::domain::{OfferedPassword, Password};
+
+#[derive(Clone)]
+pub struct Passwords {
+    permits: Arc<Semaphore>,
+    /// Verified against when the login names nobody, so an unknown user costs
+    /// the same time as a wrong password and the two cannot be told apart.
+    dummy_hash: Arc<str>,
+}
+
+fn argon2() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::DEFAULT)
+}
+
+fn hash_blocking(password: &[u8]) -> Result<String, Error> {
+    argon2()
+        .hash_password(password)
+        .map(|hash| hash.to_string())
+        .map_err(Error::internal)
+}
+
+impl Passwords {
+    /// Computes the dummy hash (one hash at startup).
+    pub async fn new(concurrency: usize) -> anyhow::Result<Self> {
+        let mut random = [0u8; 32];
+        rand::Rng::fill(&mut rand::rng(), &mut random);
+        let dummy_hash = tokio::task::spawn_blocking(move || hash_blocking(&random)).await??;
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(concurrency)),
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+
+    /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) of a new password.
+    pub async fn hash(&self, password: &Password) -> Result<String, Error> {
+        let password = password.as_bytes().to_vec();
+        self.run(move || hash_blocking(&password)).await?
+    }
+
+    /// Whether `password` matches `hash`; with no hash (unknown user) it checks
+    /// against the dummy hash and answers false, in the same time.
+    pub async fn verify(
+        &self,
+        password: &OfferedPassword,
+        hash: Option<&str>,
+    ) -> Result<bool, Error> {
+        let known = hash.is_some();
+        let hash: Arc<str> = hash.map_or_else(|| self.dummy_hash.clone(), Arc::from);
+        let password = password.as_bytes().to_vec();
+        let matches = self
+            .run(move || argon2().verify_password(&password, &*hash).is_ok())
+            .await?;
+        Ok(known && matches)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        let _permit = self.permits.acquire().await.map_err(Error::internal)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(Error::internal)
+    }
+}

@@ -1,0 +1,183 @@
+//! The Redis side of sessions: the fast path of every token validation.
+//!
+//! Keys (the seed's):
+//! - `session:{id}`: `{"user_id","last_activity_ms","expires_at_ms"}`, with a
+//!   TTL of min(idle timeout, remaining lifetime), so Redis drops idle and
+//!   expired sessions by itself;
+//! - `user_sessions:{userId}`: the set of that person's session ids.
+//!
+//! Redis is only a copy: PostgreSQL holds the record, and anything missing
+//! here is looked up there.
+
+use chrono::{DateTime, Duration, Utc};
+use fred::{
+    clients::Pool,
+    interfaces::{KeysInterface, PubsubInterface, SetsInterface},
+    types::{Expiration, ExpireOptions, SetOptions},
+};
+use serde::{Deserialize, Serialize};
+use totilove_kit::{Error, events::SESSION_REVOKED_CHANNEL};
+
+use crate::{domain::UserId, redis::connected, sessions::SessionId};
+
+fn session_key(id: &SessionId) -> String {
+    format!("session:{}", id.as_str())
+}
+
+fn user_sessions_key(user_id: UserId) -> String {
+    format!("user_sessions:{}", user_id.0)
+}
+
+/// What Redis keeps of a live session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedSession {
+    pub user_id: i64,
+    pub last_activity_ms: i64,
+    pub expires_at_ms: i64,
+}
+
+impl CachedSession {
+    pub fn new(user_id: UserId, last_activity: DateTime<Utc>, expires_at: DateTime<Utc>) -> Self {
+        Self {
+            user_id: user_id.0,
+            last_activity_ms: last_activity.timestamp_millis(),
+            expires_at_ms: expires_at.timestamp_millis(),
+        }
+    }
+
+    pub fn last_activity(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.last_activity_ms).unwrap_or_default()
+    }
+
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.expires_at_ms).unwrap_or_default()
+    }
+
+    /// How long Redis should keep it from `now`: until it would go idle or
+    /// expire, whichever comes first. `None` when that moment has passed.
+    fn ttl_ms(&self, now: DateTime<Utc>, idle_timeout: Duration) -> Option<i64> {
+        let idle_end = self.last_activity() + idle_timeout;
+        let end = idle_end.min(self.expires_at());
+        let ms = (end - now).num_milliseconds();
+        (ms > 0).then_some(ms)
+    }
+}
+
+#[derive(Clone)]
+pub struct SessionCache {
+    redis: Pool,
+    idle_timeout: Duration,
+    /// The longest a session lives: the TTL of the per-user set.
+    lifetime: Duration,
+}
+
+impl SessionCache {
+    pub fn new(redis: Pool, idle_timeout: Duration, lifetime: Duration) -> Self {
+        Self {
+            redis,
+            idle_timeout,
+            lifetime,
+        }
+    }
+
+    #[tracing::instrument(name = "Read a session from Redis", skip_all)]
+    pub async fn get(&self, id: &SessionId) -> Result<Option<CachedSession>, Error> {
+        let raw: Option<String> = connected(&self.redis)?.get(session_key(id)).await?;
+        // An entry we cannot read is treated as missing: the record decides.
+        Ok(raw.and_then(|raw| serde_json::from_str(&raw).ok()))
+    }
+
+    /// Writes the entry and adds it to the person's set (login and re-warming).
+    #[tracing::instrument(name = "Write a session to Redis", skip_all)]
+    pub async fn put(&self, id: &SessionId, entry: &CachedSession) -> Result<(), Error> {
+        let Some(ttl) = entry.ttl_ms(Utc::now(), self.idle_timeout) else {
+            return Ok(());
+        };
+        let set_key = user_sessions_key(UserId(entry.user_id));
+        let set_ttl = self.lifetime.num_milliseconds();
+        let pipeline = connected(&self.redis)?.pipeline();
+        let () = pipeline
+            .set(
+                session_key(id),
+                json(entry),
+                Some(Expiration::PX(ttl)),
+                None,
+                false,
+            )
+            .await?;
+        let () = pipeline.sadd(&set_key, id.as_str()).await?;
+        // The set lives as long as its longest session could: NX gives a new
+        // set its TTL, GT only ever extends an existing one.
+        let () = pipeline
+            .pexpire(&set_key, set_ttl, Some(ExpireOptions::NX))
+            .await?;
+        let () = pipeline
+            .pexpire(&set_key, set_ttl, Some(ExpireOptions::GT))
+            .await?;
+        let _: ((), i64, i64, i64) = pipeline.all().await?;
+        Ok(())
+    }
+
+    /// Rewrites an entry (new last activity, new TTL) only if it is still
+    /// there: a touch racing with a logout must never bring the key back.
+    #[tracing::instrument(name = "Refresh a session in Redis", skip_all)]
+    pub async fn refresh(&self, id: &SessionId, entry: &CachedSession) -> Result<(), Error> {
+        let Some(ttl) = entry.ttl_ms(Utc::now(), self.idle_timeout) else {
+            return Ok(());
+        };
+        let _: Option<String> = connected(&self.redis)?
+            .set(
+                session_key(id),
+                json(entry),
+                Some(Expiration::PX(ttl)),
+                Some(SetOptions::XX),
+                false,
+            )
+            .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "Remove a session from Redis", skip_all)]
+    pub async fn remove(&self, user_id: UserId, id: &SessionId) -> Result<(), Error> {
+        let pipeline = connected(&self.redis)?.pipeline();
+        let () = pipeline.del(session_key(id)).await?;
+        let () = pipeline
+            .srem(user_sessions_key(user_id), id.as_str())
+            .await?;
+        let _: (i64, i64) = pipeline.all().await?;
+        Ok(())
+    }
+
+    /// Tells every gateway to close the sockets of an ended session.
+    #[tracing::instrument(name = "Announce an ended session", skip_all)]
+    pub async fn announce_ended(&self, id: &SessionId) -> Result<(), Error> {
+        let _: i64 = connected(&self.redis)?
+            .publish(SESSION_REVOKED_CHANNEL, id.as_str())
+            .await?;
+        Ok(())
+    }
+}
+
+fn json(entry: &CachedSession) -> String {
+    serde_json::to_string(entry).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ttl_ends_at_idle_timeout_or_expiry_whichever_is_first() {
+        // Whole milliseconds, as the entry keeps them.
+        let now = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("a time");
+        let entry = CachedSession::new(UserId(1), now, now + Duration::seconds(100));
+        assert_eq!(entry.ttl_ms(now, Duration::seconds(10)), Some(10_000));
+        assert_eq!(entry.ttl_ms(now, Duration::seconds(1000)), Some(100_000));
+        let old = CachedSession::new(
+            UserId(1),
+            now - Duration::seconds(20),
+            now + Duration::hours(1),
+        );
+        assert_eq!(old.ttl_ms(now, Duration::seconds(10)), None);
+    }
+}

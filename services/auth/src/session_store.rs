@@ -1,0 +1,144 @@
+//! The PostgreSQL side of sessions: the record. A session is alive while it
+//! is not revoked, not past `expires_at`, and used within the idle timeout.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use totilove_kit::Error;
+
+use crate::{
+    domain::{ClientInfo, UserId},
+    sessions::SessionId,
+};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: i64,
+    pub created_at: DateTime<Utc>,
+    pub last_activity: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl SessionRow {
+    /// Alive at `now` for a session idle since before `idle_since` is dead.
+    pub fn is_alive(&self, now: DateTime<Utc>, idle_since: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now && self.last_activity > idle_since
+    }
+}
+
+#[derive(Clone)]
+pub struct SessionStore {
+    db: PgPool,
+}
+
+impl SessionStore {
+    pub fn new(db: PgPool) -> Self {
+        Self { db }
+    }
+
+    #[tracing::instrument(name = "Record a new session", skip_all, fields(user_id = user_id.0))]
+    pub async fn insert(
+        &self,
+        id: &SessionId,
+        user_id: UserId,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        client: &ClientInfo,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO user_sessions (id, user_id, created_at, last_activity, expires_at, ip, user_agent)
+             VALUES ($1, $2, $3, $3, $4, $5, $6)",
+        )
+        .bind(id.as_str())
+        .bind(user_id.0)
+        .bind(now)
+        .bind(expires_at)
+        .bind(&client.ip)
+        .bind(&client.user_agent)
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "Read a session record", skip_all)]
+    pub async fn find(&self, id: &SessionId) -> Result<Option<SessionRow>, Error> {
+        Ok(sqlx::query_as::<_, SessionRow>(
+            "SELECT id, user_id, created_at, last_activity, expires_at, revoked_at, ip, user_agent
+             FROM user_sessions WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.db)
+        .await?)
+    }
+
+    /// Moves `last_activity` to `now` unless it is newer than `stale_before`
+    /// (someone touched it meanwhile) or the session was revoked. Whether it moved.
+    #[tracing::instrument(name = "Touch a session record", skip_all)]
+    pub async fn touch(
+        &self,
+        id: &SessionId,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let moved = sqlx::query(
+            "UPDATE user_sessions SET last_activity = $2
+             WHERE id = $1 AND revoked_at IS NULL AND last_activity <= $3",
+        )
+        .bind(id.as_str())
+        .bind(now)
+        .bind(stale_before)
+        .execute(&self.db)
+        .await?
+        .rows_affected();
+        Ok(moved > 0)
+    }
+
+    /// Revokes one of `user_id`'s live sessions; false when it is not theirs
+    /// or has already ended.
+    #[tracing::instrument(name = "Revoke a session record", skip_all, fields(user_id = user_id.0))]
+    pub async fn revoke(
+        &self,
+        id: &SessionId,
+        user_id: UserId,
+        now: DateTime<Utc>,
+        idle_since: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let revoked = sqlx::query(
+            "UPDATE user_sessions SET revoked_at = $3
+             WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL
+               AND expires_at > $3 AND last_activity > $4",
+        )
+        .bind(id.as_str())
+        .bind(user_id.0)
+        .bind(now)
+        .bind(idle_since)
+        .execute(&self.db)
+        .await?
+        .rows_affected();
+        Ok(revoked > 0)
+    }
+
+    /// `user_id`'s live sessions, newest first.
+    #[tracing::instrument(name = "List live session records", skip_all, fields(user_id = user_id.0))]
+    pub async fn list_alive(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+        idle_since: DateTime<Utc>,
+    ) -> Result<Vec<SessionRow>, Error> {
+        Ok(sqlx::query_as::<_, SessionRow>(
+            "SELECT id, user_id, created_at, last_activity, expires_at, revoked_at, ip, user_agent
+             FROM user_sessions
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_activity > $3
+             ORDER BY created_at DESC, id",
+        )
+        .bind(user_id.0)
+        .bind(now)
+        .bind(idle_since)
+        .fetch_all(&self.db)
+        .await?)
+    }
+}

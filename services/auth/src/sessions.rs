@@ -1,0 +1,268 @@
+//! Sessions: many per person, each recorded in PostgreSQL (the record) and
+//! copied to Redis (the fast path of every validation).
+//!
+//! The rules that keep it safe:
+//! - a validation passes only when a store said the session is alive: Redis,
+//!   or PostgreSQL when Redis is unreachable or lost the key; if neither can
+//!   be asked, the answer is `unavailable` (fail closed);
+//! - a revocation is written to PostgreSQL before it is answered; the Redis
+//!   copy is deleted next (retried in the background if Redis is down, its
+//!   TTL bounding the rest);
+//! - nothing brings a revoked session back into Redis: refreshes only rewrite
+//!   keys that still exist, and re-warming checks the record again after
+//!   writing and undoes itself if a revocation slipped in between.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use rand::{TryRngCore, rngs::OsRng};
+use totilove_kit::Error;
+
+use crate::{
+    config::Config,
+    domain::{ClientInfo, UserId},
+    session_cache::{CachedSession, SessionCache},
+    session_store::{SessionRow, SessionStore},
+    tokens::TokenSubject,
+};
+
+/// 128 random bits from the OS, as 32 lowercase hex characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionId(String);
+
+impl SessionId {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 16];
+        if OsRng.try_fill_bytes(&mut bytes).is_err() {
+            // The OS generator does not fail on supported systems; should it,
+            // the thread generator (a CSPRNG seeded by the OS) is next best.
+            rand::Rng::fill(&mut rand::rng(), &mut bytes);
+        }
+        Self(hex::encode(bytes))
+    }
+
+    /// `None` for anything that is not a session id we could have made.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = raw.len() == 32 && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        ok.then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A session just opened.
+pub struct NewSession {
+    pub id: SessionId,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone)]
+pub struct Sessions {
+    store: SessionStore,
+    cache: SessionCache,
+    idle_timeout: Duration,
+    lifetime: Duration,
+    touch_interval: Duration,
+}
+
+fn duration(d: StdDuration) -> Duration {
+    Duration::from_std(d).unwrap_or(Duration::MAX)
+}
+
+impl Sessions {
+    pub fn new(store: SessionStore, cache: SessionCache, config: &Config) -> Self {
+        Self {
+            store,
+            cache,
+            idle_timeout: duration(config.session_idle_timeout),
+            lifetime: duration(config.session_lifetime),
+            touch_interval: duration(config.effective_touch_interval()),
+        }
+    }
+
+    /// The record first (a login is answered only once it is recorded), then
+    /// the copy in Redis, best effort: validation finds it in PostgreSQL anyway.
+    pub async fn open(&self, user_id: UserId, client: &ClientInfo) -> Result<NewSession, Error> {
+        let id = SessionId::generate();
+        let now = Utc::now();
+        let expires_at = now + self.lifetime;
+        self.store
+            .insert(&id, user_id, now, expires_at, client)
+            .await?;
+        let entry = CachedSession::new(user_id, now, expires_at);
+        if let Err(e) = self.cache.put(&id, &entry).await {
+            tracing::warn!(error = %e, "session not cached; validations will read the record");
+        }
+        Ok(NewSession {
+            id,
+            created_at: now,
+            expires_at,
+        })
+    }
+
+    /// Whether the session a valid token names is alive.
+    pub async fn check(&self, subject: &TokenSubject) -> Result<(), Error> {
+        let now = Utc::now();
+        let cached = self.cache.get(&subject.session_id).await;
+        if let Ok(Some(entry)) = &cached
+            && entry.user_id == subject.user_id.0
+            && entry.expires_at() > now
+            && entry.last_activity() > now - self.idle_timeout
+        {
+            if now - entry.last_activity() >= self.touch_interval {
+                self.spawn_touch(subject.session_id.clone(), *entry, now);
+            }
+            return Ok(());
+        }
+        // Missing (Redis restarted, or evicted), unreadable or unreachable:
+        // the record decides. An error here means neither store could be
+        // asked, and `?` answers `unavailable`: never a pass.
+        let row = self.store.find(&subject.session_id).await?;
+        let alive = row.filter(|row| {
+            row.user_id == subject.user_id.0 && row.is_alive(now, now - self.idle_timeout)
+        });
+        let Some(row) = alive else {
+            return Err(Error::new(
+                totilove_kit::Code::Unauthorized,
+                "the session has ended, log in again",
+            ));
+        };
+        if cached.is_ok() {
+            self.spawn_rewarm(subject.session_id.clone(), row, now);
+        }
+        Ok(())
+    }
+
+    /// Writes the activity back to both stores, off the request's path.
+    fn spawn_touch(&self, id: SessionId, entry: CachedSession, now: DateTime<Utc>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            match this.store.touch(&id, now, now - this.touch_interval).await {
+                Ok(true) => {
+                    let touched = CachedSession {
+                        last_activity_ms: now.timestamp_millis(),
+                        ..entry
+                    };
+                    if let Err(e) = this.cache.refresh(&id, &touched).await {
+                        tracing::debug!(error = %e, "session activity not refreshed in Redis");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::debug!(error = %e, "session activity not recorded"),
+            }
+        });
+    }
+
+    /// Copies a live record back into Redis (after a restart lost it).
+    fn spawn_rewarm(&self, id: SessionId, row: SessionRow, now: DateTime<Utc>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut last_activity = row.last_activity;
+            if now - last_activity >= this.touch_interval
+                && matches!(
+                    this.store.touch(&id, now, now - this.touch_interval).await,
+                    Ok(true)
+                )
+            {
+                last_activity = now;
+            }
+            let entry = CachedSession::new(UserId(row.user_id), last_activity, row.expires_at);
+            if let Err(e) = this.cache.put(&id, &entry).await {
+                tracing::debug!(error = %e, "session not re-warmed");
+                return;
+            }
+            // A revocation landing between our read and our write may have
+            // deleted the key before we wrote it: read the record again.
+            let now = Utc::now();
+            let still_alive = match this.store.find(&id).await {
+                Ok(Some(row)) => row.is_alive(now, now - this.idle_timeout),
+                Ok(None) => false,
+                Err(_) => false,
+            };
+            if !still_alive {
+                this.forget(UserId(row.user_id), id).await;
+            }
+        });
+    }
+
+    /// Ends one of `user_id`'s live sessions: recorded in PostgreSQL first,
+    /// then removed from Redis and announced to the gateways. False when the
+    /// session is not theirs or had already ended.
+    pub async fn end(&self, user_id: UserId, id: &SessionId) -> Result<bool, Error> {
+        let now = Utc::now();
+        let ended = self
+            .store
+            .revoke(id, user_id, now, now - self.idle_timeout)
+            .await?;
+        if ended {
+            self.forget(user_id, id.clone()).await;
+        }
+        Ok(ended)
+    }
+
+    /// Whether `id` is (or was) one of `user_id`'s sessions.
+    pub async fn belongs_to(&self, user_id: UserId, id: &SessionId) -> Result<bool, Error> {
+        Ok(self
+            .store
+            .find(id)
+            .await?
+            .is_some_and(|row| row.user_id == user_id.0))
+    }
+
+    /// Removes the Redis copy and announces the end; when Redis cannot be
+    /// reached, keeps trying in the background until the key would have
+    /// expired anyway.
+    async fn forget(&self, user_id: UserId, id: SessionId) {
+        if self.remove_and_announce(user_id, &id).await.is_ok() {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let give_up =
+                tokio::time::Instant::now() + this.idle_timeout.to_std().unwrap_or_default();
+            let mut delay = StdDuration::from_millis(200);
+            while tokio::time::Instant::now() < give_up {
+                tokio::time::sleep(delay).await;
+                if this.remove_and_announce(user_id, &id).await.is_ok() {
+                    return;
+                }
+                delay = (delay * 2).min(StdDuration::from_secs(10));
+            }
+        });
+    }
+
+    async fn remove_and_announce(&self, user_id: UserId, id: &SessionId) -> Result<(), Error> {
+        self.cache.remove(user_id, id).await?;
+        if let Err(e) = self.cache.announce_ended(id).await {
+            tracing::warn!(error = %e, "ended session not announced to the gateways");
+        }
+        Ok(())
+    }
+
+    /// `user_id`'s live sessions, newest first.
+    pub async fn list(&self, user_id: UserId) -> Result<Vec<SessionRow>, Error> {
+        let now = Utc::now();
+        self.store
+            .list_alive(user_id, now, now - self.idle_timeout)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_are_128_random_bits_in_hex() {
+        let a = SessionId::generate();
+        let b = SessionId::generate();
+        assert_eq!(a.as_str().len(), 32);
+        assert_ne!(a, b);
+        assert_eq!(SessionId::parse(a.as_str()), Some(a));
+        assert_eq!(SessionId::parse("not-a-session"), None);
+        assert_eq!(SessionId::parse(&"A".repeat(32)), None);
+    }
+}

@@ -1,0 +1,151 @@
+//! The gRPC edge: requests are parsed into domain types here, answers mapped
+//! back to protobuf; nothing deeper sees a proto type.
+
+use tonic::{Request, Response, Status as GrpcStatus};
+use totilove_kit::{Error, time::to_timestamp};
+use totilove_proto::message::v1 as pb;
+
+use crate::{
+    domain::{
+        ClientMsgId, Content, HistoryQuery, MAX_SYNC_LIMIT, Message, NewMessage, Pair, Status,
+        UserId,
+    },
+    service::Messages,
+};
+
+pub struct MessageApi {
+    pub messages: Messages,
+}
+
+fn to_proto(m: Message) -> pb::Message {
+    let status = match m.status {
+        Status::Sent => pb::MessageStatus::Sent,
+        Status::Delivered => pb::MessageStatus::Delivered,
+        Status::Read => pb::MessageStatus::Read,
+    };
+    pb::Message {
+        id: m.id,
+        sender_id: m.sender_id,
+        receiver_id: m.receiver_id,
+        content: m.content,
+        created_at: Some(to_timestamp(m.created_at)),
+        status: status as i32,
+        client_msg_id: m.client_msg_id.to_string(),
+    }
+}
+
+fn parse_send(req: pb::SendRequest) -> Result<NewMessage, Error> {
+    let sender = UserId::parse(req.sender_id, "sender_id")?;
+    let receiver = UserId::parse(req.receiver_id, "to")?;
+    Pair::of(sender, receiver, "to")?;
+    Ok(NewMessage {
+        content: Content::try_from(req.content)?,
+        client_msg_id: ClientMsgId::try_from(req.client_msg_id.as_str())?,
+        sender,
+        receiver,
+    })
+}
+
+fn sync_limit(raw: u32) -> Result<usize, Error> {
+    match raw {
+        0 => Ok(MAX_SYNC_LIMIT as usize),
+        n if n <= MAX_SYNC_LIMIT => Ok(n as usize),
+        _ => Err(Error::invalid(format!(
+            "limit must be between 1 and {MAX_SYNC_LIMIT}"
+        ))),
+    }
+}
+
+type Answer<T> = Result<Response<T>, GrpcStatus>;
+
+#[tonic::async_trait]
+impl pb::message_service_server::MessageService for MessageApi {
+    async fn send(&self, req: Request<pb::SendRequest>) -> Answer<pb::SendResponse> {
+        let message = parse_send(req.into_inner())?;
+        let sent = self.messages.send(message).await?;
+        Ok(Response::new(pb::SendResponse {
+            message: Some(to_proto(sent.message)),
+            created: sent.created,
+        }))
+    }
+
+    async fn history(&self, req: Request<pb::HistoryRequest>) -> Answer<pb::HistoryResponse> {
+        let r = req.into_inner();
+        let query = HistoryQuery::parse(r.user_id, r.other_user_id, r.before, r.after, r.limit)?;
+        let page = self.messages.history(query).await?;
+        Ok(Response::new(pb::HistoryResponse {
+            messages: page.messages.into_iter().map(to_proto).collect(),
+            has_more: page.has_more,
+        }))
+    }
+
+    async fn conversations(
+        &self,
+        req: Request<pb::ConversationsRequest>,
+    ) -> Answer<pb::ConversationsResponse> {
+        let user = UserId::parse(req.into_inner().user_id, "user_id")?;
+        let conversations = self.messages.conversations(user).await?;
+        Ok(Response::new(pb::ConversationsResponse {
+            conversations: conversations
+                .into_iter()
+                .map(|c| pb::Conversation {
+                    other_user_id: c.other_id,
+                    last_message: Some(to_proto(c.last_message)),
+                    unread_count: c.unread_count,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn mark_read(
+        &self,
+        req: Request<pb::MarkReadRequest>,
+    ) -> Answer<pb::MarkStatusResponse> {
+        let r = req.into_inner();
+        let reader = UserId::parse(r.user_id, "user_id")?;
+        let with = UserId::parse(r.with_user_id, "with")?;
+        let changed = self
+            .messages
+            .mark(reader, with, r.up_to_id, Status::Read)
+            .await?;
+        Ok(Response::new(pb::MarkStatusResponse {
+            changed_up_to_id: changed,
+        }))
+    }
+
+    async fn mark_delivered(
+        &self,
+        req: Request<pb::MarkDeliveredRequest>,
+    ) -> Answer<pb::MarkStatusResponse> {
+        let r = req.into_inner();
+        let reader = UserId::parse(r.user_id, "user_id")?;
+        let with = UserId::parse(r.with_user_id, "with")?;
+        let changed = self
+            .messages
+            .mark(reader, with, r.up_to_id, Status::Delivered)
+            .await?;
+        Ok(Response::new(pb::MarkStatusResponse {
+            changed_up_to_id: changed,
+        }))
+    }
+
+    async fn sync(&self, req: Request<pb::SyncRequest>) -> Answer<pb::SyncResponse> {
+        let r = req.into_inner();
+        let user = UserId::parse(r.user_id, "user_id")?;
+        if r.after < 0 {
+            return Err(Error::invalid("after must not be negative").into());
+        }
+        let limit = sync_limit(r.limit)?;
+        let (messages, more) = self.messages.store.sync(user, r.after, limit).await?;
+        Ok(Response::new(pb::SyncResponse {
+            messages: messages.into_iter().map(to_proto).collect(),
+            more,
+        }))
+    }
+
+    async fn partners(&self, req: Request<pb::PartnersRequest>) -> Answer<pb::PartnersResponse> {
+        let user = UserId::parse(req.into_inner().user_id, "user_id")?;
+        let user_ids = self.messages.partners(user).await?;
+        Ok(Response::new(pb::PartnersResponse { user_ids }))
+    }
+}

@@ -1,0 +1,312 @@
+//! The Redis cache: each conversation's newest messages and each person's
+//! conversation set, written after the PostgreSQL commit, read before it.
+//!
+//! The rule is "the cache may lag; it may never answer wrong". Three
+//! mechanisms keep it, all in Lua scripts so each check-and-write is atomic:
+//! - a batch is appended to a conversation's list only where the list ends
+//!   exactly at the conversation's previous message (`append.lua`); a list that
+//!   missed a batch is dropped, so a cached list is always a contiguous run
+//!   ending at some committed point;
+//! - a reader that finds a key missing fills it from PostgreSQL only if no
+//!   change touched the key since it took its *fill ticket* (every change
+//!   deletes the ticket), so a fill never writes a reading older than a change
+//!   that was already applied (`read.lua`, `fill_*.lua`); a restarted Redis has
+//!   no ticket, so a fill that started before the restart is refused too;
+//! - a write that fails marks the key dirty in-process: this process stops
+//!   reading it and deletes it (with its ticket) until that succeeds.
+
+mod dirty;
+
+use std::{sync::Arc, time::Duration};
+
+use fred::{
+    clients::{Client, Pipeline, Pool as RedisPool},
+    interfaces::{ClientLike, KeysInterface, LuaInterface},
+    types::{ClusterHash, CustomCommand, Value},
+};
+
+pub use dirty::DirtyKeys;
+
+use crate::domain::{Message, Pair, Status};
+
+/// How many of a conversation's newest messages are cached.
+pub const HISTORY_CAP: usize = 100;
+/// How long a reader's fill ticket lives (a fill takes milliseconds).
+const TICKET_TTL_SECS: i64 = 30;
+
+const READ: &str = concat!(include_str!("common.lua"), include_str!("read.lua"));
+const FILL_LIST: &str = concat!(include_str!("common.lua"), include_str!("fill_list.lua"));
+const FILL_SET: &str = concat!(include_str!("common.lua"), include_str!("fill_set.lua"));
+const APPEND: &str = concat!(include_str!("common.lua"), include_str!("append.lua"));
+const STATUS: &str = concat!(include_str!("common.lua"), include_str!("status.lua"));
+const PARTNERS: &str = concat!(include_str!("common.lua"), include_str!("partners.lua"));
+
+/// A conversation's cached newest messages, oldest first.
+pub fn chat_key(pair: Pair) -> String {
+    format!("chat:{}:{}:messages", pair.lo, pair.hi)
+}
+
+/// A person's conversation partners, scored by last activity (ms).
+pub fn conversations_key(user: i64) -> String {
+    format!("user:{user}:conversations")
+}
+
+fn ticket_key(key: &str) -> String {
+    format!("{key}:fill")
+}
+
+#[derive(Clone)]
+pub struct Cache {
+    redis: RedisPool,
+    dirty: Arc<DirtyKeys>,
+    ttl_secs: i64,
+}
+
+/// What a reader found: the cached items (empty when missing) and the ticket
+/// to present when filling a missing key.
+pub struct Reading {
+    pub ticket: String,
+    pub items: Vec<String>,
+}
+
+impl Cache {
+    pub fn new(redis: RedisPool, ttl: Duration) -> Self {
+        Self {
+            redis,
+            dirty: Arc::new(DirtyKeys::default()),
+            ttl_secs: ttl.as_secs().clamp(1, i64::MAX as u64) as i64,
+        }
+    }
+
+    pub fn dirty(&self) -> &DirtyKeys {
+        &self.dirty
+    }
+
+    /// A connected client, or `None` at once while Redis is unreachable (the
+    /// caller falls back instead of waiting for a command timeout).
+    fn client(&self) -> Option<&Client> {
+        let client = self.redis.next_connected();
+        client.is_connected().then_some(client)
+    }
+
+    /// A conversation's cached window, oldest first, or the ticket to fill it.
+    /// `None` when the cache cannot be used.
+    pub async fn history(&self, pair: Pair) -> Option<(Reading, Vec<Message>)> {
+        let reading = self.read(chat_key(pair), "list").await?;
+        let window: Option<Vec<Message>> = reading
+            .items
+            .iter()
+            .map(|raw| serde_json::from_str(raw).ok().and_then(Message::from_json))
+            .collect();
+        match window {
+            Some(window) => Some((reading, window)),
+            None => {
+                tracing::warn!(?pair, "unreadable cached history; dropping it");
+                self.dirty.mark([chat_key(pair)]);
+                None
+            }
+        }
+    }
+
+    /// Fills a conversation's window from a PostgreSQL reading made after
+    /// `ticket` was taken, in the background (the answer does not wait).
+    pub fn fill_history(&self, pair: Pair, ticket: String, window: &[Message]) {
+        if window.is_empty() {
+            return;
+        }
+        let mut args: Vec<Value> = vec![ticket.into(), self.ttl_secs.into()];
+        args.extend(window.iter().map(|m| entry(m).into()));
+        self.fill(FILL_LIST, chat_key(pair), args);
+    }
+
+    /// A person's cached conversation partners, or the ticket to fill them.
+    pub async fn partners(&self, user: i64) -> Option<(Reading, Vec<i64>)> {
+        let reading = self.read(conversations_key(user), "set").await?;
+        let partners = reading
+            .items
+            .iter()
+            .filter_map(|m| m.parse().ok())
+            .filter(|&id: &i64| id > 0)
+            .collect();
+        Some((reading, partners))
+    }
+
+    /// Fills a person's partner set (`(other, last activity ms)`).
+    pub fn fill_partners(&self, user: i64, ticket: String, partners: &[(i64, i64)]) {
+        let mut args: Vec<Value> = vec![ticket.into(), self.ttl_secs.into()];
+        for &(other, activity_ms) in partners {
+            args.push(activity_ms.into());
+            args.push(other.into());
+        }
+        self.fill(FILL_SET, conversations_key(user), args);
+    }
+
+    async fn read(&self, key: String, kind: &'static str) -> Option<Reading> {
+        if self.dirty.contains(&key) {
+            return None;
+        }
+        let client = self.client()?;
+        let ticket = format!("{:016x}", rand::random::<u64>());
+        let ticket_key = ticket_key(&key);
+        let answer: Result<(Option<String>, Vec<String>), _> = client
+            .eval(
+                READ,
+                vec![key, ticket_key],
+                vec![Value::from(ticket), TICKET_TTL_SECS.into(), kind.into()],
+            )
+            .await;
+        match answer {
+            Ok((ticket, items)) => Some(Reading {
+                ticket: ticket.unwrap_or_default(),
+                items,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "cache read failed; using PostgreSQL");
+                None
+            }
+        }
+    }
+
+    fn fill(&self, script: &'static str, key: String, args: Vec<Value>) {
+        let Some(client) = self.client().cloned() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let keys = vec![key.clone(), ticket_key(&key)];
+            let filled: Result<i64, _> = client.eval(script, keys, args).await;
+            if let Err(e) = filled {
+                // A fill that failed wrote nothing or everything (scripts are
+                // atomic), and what it wrote was checked against its ticket.
+                tracing::debug!(error = %e, "cache fill failed");
+            }
+        });
+    }
+
+    /// A new round of after-commit writes, sent as one pipeline.
+    pub fn round(&self) -> Round {
+        Round {
+            cache: self.clone(),
+            client: self.client().cloned(),
+            commands: Vec::new(),
+        }
+    }
+
+    /// Deletes dirty keys until that succeeds, forever.
+    pub async fn clean_dirty_forever(self) {
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let dirty = self.dirty.snapshot();
+            if dirty.is_empty() {
+                continue;
+            }
+            let Some(client) = self.client() else {
+                continue;
+            };
+            let pipeline = client.pipeline();
+            for (key, _) in &dirty {
+                let _: Result<(), _> = pipeline.del(vec![key.clone(), ticket_key(key)]).await;
+            }
+            let results = pipeline.try_all::<Value>().await;
+            let cleaned = dirty
+                .into_iter()
+                .zip(results.iter().map(Result::is_ok).chain(std::iter::repeat(false)))
+                .filter_map(|(key, ok)| ok.then_some(key));
+            self.dirty.clear(cleaned);
+        }
+    }
+}
+
+/// One cached entry: the API's JSON of the message.
+fn entry(message: &Message) -> String {
+    serde_json::to_string(&message.to_json()).unwrap_or_default()
+}
+
+/// After-commit cache writes and publications, in order, in one round trip.
+pub struct Round {
+    cache: Cache,
+    client: Option<Client>,
+    /// What each queued command is, and the cache key it writes (if any).
+    commands: Vec<(&'static str, Option<String>, Vec<Value>)>,
+}
+
+impl Round {
+    /// Appends one conversation's part of a committed batch (oldest first);
+    /// `before` is the id of the conversation's message before it (0: none).
+    pub fn append(&mut self, pair: Pair, before: i64, messages: &[&Message]) {
+        let mut args: Vec<Value> = vec![
+            before.into(),
+            (HISTORY_CAP as i64).into(),
+            self.cache.ttl_secs.into(),
+        ];
+        args.extend(messages.iter().map(|m| entry(m).into()));
+        self.script(APPEND, chat_key(pair), args);
+    }
+
+    /// Raises the cached status of `sender`'s messages up to `bound`.
+    pub fn status(&mut self, pair: Pair, sender: i64, bound: i64, status: Status) {
+        let args = vec![sender.into(), bound.into(), status.as_str().into()];
+        self.script(STATUS, chat_key(pair), args);
+    }
+
+    /// Records activity with `(other, last activity ms)` in `user`'s set.
+    pub fn activity(&mut self, user: i64, partners: &[(i64, i64)]) {
+        let mut args: Vec<Value> = vec![self.cache.ttl_secs.into()];
+        for &(other, activity_ms) in partners {
+            args.push(activity_ms.into());
+            args.push(other.into());
+        }
+        self.script(PARTNERS, conversations_key(user), args);
+    }
+
+    pub fn publish(&mut self, channel: String, payload: String) {
+        self.commands
+            .push(("PUBLISH", None, vec![channel.into(), payload.into()]));
+    }
+
+    fn script(&mut self, script: &'static str, key: String, args: Vec<Value>) {
+        let ticket = ticket_key(&key);
+        let mut all: Vec<Value> = vec![script.into(), 2.into(), key.clone().into(), ticket.into()];
+        all.extend(args);
+        self.commands.push(("EVAL", Some(key), all));
+    }
+
+    /// Sends everything; the keys of writes that failed become dirty
+    /// (publications that fail are lost: subscribers repair gaps by sync).
+    pub async fn run(self) {
+        let Round {
+            cache,
+            client,
+            commands,
+        } = self;
+        let failed: Vec<String> = match client {
+            None => commands.into_iter().filter_map(|(_, key, _)| key).collect(),
+            Some(client) => {
+                let pipeline: Pipeline<Client> = client.pipeline();
+                let mut failed = Vec::new();
+                let mut sent = Vec::with_capacity(commands.len());
+                for (name, key, args) in commands {
+                    let command = CustomCommand::new_static(name, ClusterHash::FirstKey, false);
+                    let queued: Result<(), _> = pipeline.custom(command, args).await;
+                    match queued {
+                        Ok(()) => sent.push(key),
+                        Err(_) => failed.extend(key),
+                    }
+                }
+                let results = pipeline.try_all::<Value>().await;
+                if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
+                    tracing::warn!(error = %e, "after-commit cache writes failed");
+                }
+                // A missing result (a pipeline cut short) counts as a failure.
+                for (i, key) in sent.into_iter().enumerate() {
+                    if !results.get(i).is_some_and(Result::is_ok) {
+                        failed.extend(key);
+                    }
+                }
+                failed
+            }
+        };
+        cache.dirty.mark(failed);
+    }
+}

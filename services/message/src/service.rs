@@ -1,0 +1,107 @@
+//! What the message service does, in domain terms; `api.rs` maps gRPC onto it.
+
+use totilove_kit::Error;
+
+use crate::{
+    cache::{Cache, HISTORY_CAP},
+    domain::{HistoryQuery, NewMessage, Page, Pair, Status, UserId},
+    fanout::Fanout,
+    people::People,
+    store::{Conversation, Store},
+    writer::{Sent, Writer},
+};
+
+#[derive(Clone)]
+pub struct Messages {
+    pub writer: Writer,
+    pub store: Store,
+    pub cache: Cache,
+    pub people: People,
+    pub fanout: Fanout,
+}
+
+impl Messages {
+    /// Stores a validated message once the receiver exists and neither
+    /// blocks the other; answers after COMMIT.
+    pub async fn send(&self, message: NewMessage) -> Result<Sent, Error> {
+        tokio::try_join!(
+            self.people.ensure_exists(message.receiver),
+            self.people
+                .ensure_not_blocked(message.sender, message.receiver),
+        )?;
+        self.writer.send(message).await
+    }
+
+    /// A page of a conversation: from the cached window when the page lies
+    /// wholly inside it, else from PostgreSQL (filling a missing window).
+    pub async fn history(&self, q: HistoryQuery) -> Result<Page, Error> {
+        self.people.ensure_exists(q.other).await?;
+        let ticket = match self.cache.history(q.pair).await {
+            Some((_, window)) if !window.is_empty() => {
+                // A full list may have older messages beyond it; a shorter one
+                // holds the whole conversation.
+                let complete = window.len() < HISTORY_CAP;
+                if let Some(page) = Page::from_window(&window, complete, q.cursor, q.limit) {
+                    return Ok(page);
+                }
+                None
+            }
+            Some((reading, _)) => Some(reading.ticket),
+            None => None,
+        };
+        if let Some(ticket) = ticket {
+            let window = self.store.newest(q.pair, HISTORY_CAP).await?;
+            self.cache.fill_history(q.pair, ticket, &window);
+            let complete = window.len() < HISTORY_CAP;
+            if let Some(page) = Page::from_window(&window, complete, q.cursor, q.limit) {
+                return Ok(page);
+            }
+        }
+        self.store.history(&q).await
+    }
+
+    pub async fn conversations(&self, user: UserId) -> Result<Vec<Conversation>, Error> {
+        self.store.conversations(user).await
+    }
+
+    /// Marks `with`'s messages to `reader` up to `up_to_id`; tells `with`
+    /// when something changed. Answers the highest id changed (0: none).
+    pub async fn mark(
+        &self,
+        reader: UserId,
+        with: UserId,
+        up_to_id: i64,
+        status: Status,
+    ) -> Result<i64, Error> {
+        Pair::of(reader, with, "with_user_id")?;
+        if up_to_id < 0 {
+            return Err(Error::invalid("up_to_id must not be negative"));
+        }
+        let Some(marked) = self.store.mark(reader, with, up_to_id, status).await? else {
+            return Ok(0);
+        };
+        self.fanout
+            .status_changed(reader.get(), with.get(), marked, status)
+            .await;
+        Ok(marked.changed_up_to_id)
+    }
+
+    /// The people `user` shares a conversation with: cached, else PostgreSQL.
+    pub async fn partners(&self, user: UserId) -> Result<Vec<i64>, Error> {
+        let ticket = match self.cache.partners(user.get()).await {
+            Some((reading, mut partners)) if !reading.items.is_empty() => {
+                partners.sort_unstable();
+                return Ok(partners);
+            }
+            Some((reading, _)) => Some(reading.ticket),
+            None => None,
+        };
+        let partners = self.store.partners(user).await?;
+        if let Some(ticket) = ticket {
+            self.cache.fill_partners(user.get(), ticket, &partners);
+        }
+        let mut partners: Vec<i64> = partners.into_iter().map(|(other, _)| other).collect();
+        partners.sort_unstable();
+        Ok(partners)
+    }
+}

@@ -1,0 +1,312 @@
+//! PostgreSQL reads and the delivered/read marks (the writes of new messages
+//! are the writer's, in `writer.rs`).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use totilove_kit::Error;
+
+use crate::domain::{Cursor, HistoryQuery, Message, Page, Pair, Status, UserId};
+
+/// The most conversations listed at once (the API has no paging for them).
+pub const MAX_CONVERSATIONS: i64 = 1000;
+
+#[derive(Clone)]
+pub struct Store {
+    db: PgPool,
+    /// Every database call finishes within this (then: 503), whatever the
+    /// network does; transactions also tell PostgreSQL to give up by then.
+    timeout: Duration,
+}
+
+/// One conversation as its person sees it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Conversation {
+    pub other_id: i64,
+    pub unread_count: i64,
+    #[sqlx(flatten)]
+    pub last_message: Message,
+}
+
+/// What a delivered/read mark changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marked {
+    /// Every message of the sender to the reader up to this id has the
+    /// status now (the requested id, capped at the conversation's newest).
+    pub bound: i64,
+    /// The highest id whose status changed now.
+    pub changed_up_to_id: i64,
+}
+
+impl Store {
+    pub fn new(db: PgPool, timeout: Duration) -> Self {
+        Self { db, timeout }
+    }
+
+    /// `BEGIN` that also bounds every statement of the transaction.
+    pub fn begin_statement(timeout: Duration) -> sqlx::AssertSqlSafe<String> {
+        sqlx::AssertSqlSafe(format!(
+            "BEGIN; SET LOCAL statement_timeout = {}",
+            timeout.as_millis().max(1)
+        ))
+    }
+
+    async fn bounded<T>(
+        &self,
+        work: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, Error> {
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(done) => done.map_err(db_error),
+            Err(_) => {
+                tracing::warn!("PostgreSQL did not answer in time");
+                Err(Error::unavailable("the database"))
+            }
+        }
+    }
+
+    /// A conversation's newest `limit` messages, oldest first.
+    pub async fn newest(&self, pair: Pair, limit: usize) -> Result<Vec<Message>, Error> {
+        let mut rows = self
+            .bounded(
+                sqlx::query_as::<_, Message>(
+                    "SELECT id, sender_id, receiver_id, content, client_msg_id, status, created_at
+                     FROM messages
+                     WHERE LEAST(sender_id, receiver_id) = $1
+                       AND GREATEST(sender_id, receiver_id) = $2
+                     ORDER BY id DESC
+                     LIMIT $3",
+                )
+                .bind(pair.lo)
+                .bind(pair.hi)
+                .bind(limit as i64)
+                .fetch_all(&self.db),
+            )
+            .await?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// A page of history straight from PostgreSQL.
+    pub async fn history(&self, q: &HistoryQuery) -> Result<Page, Error> {
+        let (sql, id, newest_first) = match q.cursor {
+            Cursor::Newest => (HISTORY_OLDER, i64::MAX, true),
+            Cursor::Before(id) => (HISTORY_OLDER, id, true),
+            Cursor::After(id) => (HISTORY_NEWER, id, false),
+        };
+        let mut rows = self
+            .bounded(
+                sqlx::query_as::<_, Message>(sql)
+                    .bind(q.pair.lo)
+                    .bind(q.pair.hi)
+                    .bind(id)
+                    .bind(q.limit as i64 + 1)
+                    .fetch_all(&self.db),
+            )
+            .await?;
+        let has_more = rows.len() > q.limit;
+        rows.truncate(q.limit);
+        if newest_first {
+            rows.reverse();
+        }
+        Ok(Page {
+            messages: rows,
+            has_more,
+        })
+    }
+
+    /// Every message to or from `user` with id > `after`, in id order: up to
+    /// `limit`, and whether more remain.
+    pub async fn sync(
+        &self,
+        user: UserId,
+        after: i64,
+        limit: usize,
+    ) -> Result<(Vec<Message>, bool), Error> {
+        // Two index range scans (sent, received) merged; nobody messages
+        // themselves, so no message is in both.
+        let mut rows = self
+            .bounded(
+                sqlx::query_as::<_, Message>(
+                    "SELECT * FROM (
+                        (SELECT id, sender_id, receiver_id, content, client_msg_id, status, created_at
+                         FROM messages WHERE sender_id = $1 AND id > $2 ORDER BY id LIMIT $3)
+                        UNION ALL
+                        (SELECT id, sender_id, receiver_id, content, client_msg_id, status, created_at
+                         FROM messages WHERE receiver_id = $1 AND id > $2 ORDER BY id LIMIT $3)
+                     ) both_ways
+                     ORDER BY id
+                     LIMIT $3",
+                )
+                .bind(user.get())
+                .bind(after)
+                .bind(limit as i64 + 1)
+                .fetch_all(&self.db),
+            )
+            .await?;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        Ok((rows, more))
+    }
+
+    /// `user`'s conversations, newest activity first.
+    pub async fn conversations(&self, user: UserId) -> Result<Vec<Conversation>, Error> {
+        self.bounded(
+            sqlx::query_as::<_, Conversation>(
+                "SELECT c.other_id, c.unread_count,
+                        m.id, m.sender_id, m.receiver_id, m.content, m.client_msg_id,
+                        m.status, m.created_at
+                 FROM conversations c
+                 JOIN messages m ON m.id = c.last_message_id
+                 WHERE c.user_id = $1
+                 ORDER BY c.last_message_id DESC
+                 LIMIT $2",
+            )
+            .bind(user.get())
+            .bind(MAX_CONVERSATIONS)
+            .fetch_all(&self.db),
+        )
+        .await
+    }
+
+    /// The people `user` shares a conversation with, and the last activity
+    /// (ms since the epoch) with each.
+    pub async fn partners(&self, user: UserId) -> Result<Vec<(i64, i64)>, Error> {
+        let rows: Vec<(i64, DateTime<Utc>)> = self
+            .bounded(
+                sqlx::query_as(
+                    "SELECT other_id, last_activity FROM conversations WHERE user_id = $1",
+                )
+                .bind(user.get())
+                .fetch_all(&self.db),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(other, at)| (other, at.timestamp_millis()))
+            .collect())
+    }
+
+    /// Gives `with`'s messages to `reader` up to `up_to_id` the status
+    /// `status` (`Delivered` or `Read`; read implies delivered), and takes the
+    /// newly read ones off the reader's unread count, in one transaction.
+    /// `None` when nothing changed.
+    pub async fn mark(
+        &self,
+        reader: UserId,
+        with: UserId,
+        up_to_id: i64,
+        status: Status,
+    ) -> Result<Option<Marked>, Error> {
+        self.bounded(async {
+            let mut tx = self.db.begin_with(Self::begin_statement(self.timeout)).await?;
+            // The row lock orders this mark with the writer's batches: once
+            // held, every message up to `last_message_id` is committed, and
+            // the UPDATE below (a new snapshot) sees them all.
+            let row: Option<(i64, i64, i64)> = sqlx::query_as(
+                "SELECT last_message_id, delivered_up_to, read_up_to
+                 FROM conversations
+                 WHERE user_id = $1 AND other_id = $2
+                 FOR UPDATE",
+            )
+            .bind(reader.get())
+            .bind(with.get())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((last, delivered_up_to, read_up_to)) = row else {
+                return Ok(None);
+            };
+            // Watermarks: all of `with`'s messages up to them already have the
+            // status, so only the messages above need looking at. Capping at
+            // the newest message keeps that true for messages yet to come.
+            let done = if status == Status::Read {
+                read_up_to
+            } else {
+                delivered_up_to
+            };
+            let bound = up_to_id.min(last);
+            if bound <= done {
+                return Ok(None);
+            }
+            let pair = Pair::new(reader.get(), with.get());
+            let (changed, top): (i64, i64) = sqlx::query_as(
+                "WITH changed AS (
+                    UPDATE messages
+                    SET status = $6,
+                        delivered_at = COALESCE(delivered_at, now()),
+                        read_at = CASE WHEN $6 = 3 THEN now() ELSE read_at END
+                    WHERE LEAST(sender_id, receiver_id) = $1
+                      AND GREATEST(sender_id, receiver_id) = $2
+                      AND id > $3 AND id <= $4
+                      AND sender_id = $5
+                      AND status < $6
+                    RETURNING id
+                 )
+                 SELECT count(*), COALESCE(max(id), 0) FROM changed",
+            )
+            .bind(pair.lo)
+            .bind(pair.hi)
+            .bind(done)
+            .bind(bound)
+            .bind(with.get())
+            .bind(status.code())
+            .fetch_one(&mut *tx)
+            .await?;
+            let newly_read = if status == Status::Read { changed } else { 0 };
+            sqlx::query(
+                "UPDATE conversations
+                 SET delivered_up_to = GREATEST(delivered_up_to, $3),
+                     read_up_to = CASE WHEN $4 THEN GREATEST(read_up_to, $3) ELSE read_up_to END,
+                     unread_count = unread_count - $5
+                 WHERE user_id = $1 AND other_id = $2",
+            )
+            .bind(reader.get())
+            .bind(with.get())
+            .bind(bound)
+            .bind(status == Status::Read)
+            .bind(newly_read)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok((changed > 0).then_some(Marked {
+                bound,
+                changed_up_to_id: top,
+            }))
+        })
+        .await
+    }
+}
+
+/// Our error for a PostgreSQL failure: 503 whenever trying again later may
+/// work (unreachable, shutting down, out of resources, timed out, a
+/// serialization conflict), else a logged internal error.
+pub fn db_error(e: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(db) = &e {
+        let class = db.code().map(|c| c.chars().take(2).collect::<String>());
+        // 08 connection, 40 rollback, 53 resources, 57 operator intervention
+        // (admin shutdown, statement timeout), 55 lock not available.
+        if matches!(class.as_deref(), Some("08" | "40" | "53" | "55" | "57")) {
+            tracing::warn!(error = %e, "PostgreSQL refused for now");
+            return Error::unavailable("the database");
+        }
+    }
+    Error::from(e)
+}
+
+const HISTORY_OLDER: &str =
+    "SELECT id, sender_id, receiver_id, content, client_msg_id, status, created_at
+     FROM messages
+     WHERE LEAST(sender_id, receiver_id) = $1
+       AND GREATEST(sender_id, receiver_id) = $2
+       AND id < $3
+     ORDER BY id DESC
+     LIMIT $4";
+
+const HISTORY_NEWER: &str =
+    "SELECT id, sender_id, receiver_id, content, client_msg_id, status, created_at
+     FROM messages
+     WHERE LEAST(sender_id, receiver_id) = $1
+       AND GREATEST(sender_id, receiver_id) = $2
+       AND id > $3
+     ORDER BY id
+     LIMIT $4";

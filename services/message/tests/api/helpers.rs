@@ -1,0 +1,338 @@
+//! Typed helpers over the real system: people registered through auth, the
+//! message service over gRPC, Redis channels watched with a subscriber.
+
+use std::{collections::HashMap, time::Duration};
+
+use fred::{
+    clients::SubscriberClient,
+    interfaces::{ClientLike, EventInterface, PubsubInterface},
+    types::{Builder, config::Config as RedisConfig},
+};
+use tokio::sync::broadcast;
+use totilove_kit::{
+    Code, Error,
+    events::{Event, user_channel},
+};
+use totilove_proto::{
+    auth::v1::{BlockRequest, RegisterRequest},
+    message::v1::{
+        self as pb, HistoryRequest, MarkDeliveredRequest, MarkReadRequest, SendRequest,
+        SyncRequest, message_service_client::MessageServiceClient,
+    },
+};
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
+use totilove_kit::grpc::Outbound;
+use totilove_testkit::TestSystem;
+use uuid::Uuid;
+
+pub type Client = MessageServiceClient<InterceptedService<Channel, Outbound>>;
+
+/// A bounded wait for things that happen asynchronously.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// The whole system, and a message client for it.
+pub struct App {
+    pub system: TestSystem,
+    pub client: Client,
+}
+
+impl App {
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(settings: &[(&str, &str)]) -> Self {
+        let system = TestSystem::start_with(settings).await;
+        let client = system.message_client();
+        Self { system, client }
+    }
+
+    /// A new person; their id.
+    pub async fn person(&self, name: &str) -> i64 {
+        let suffix = &Uuid::new_v4().simple().to_string()[..8];
+        let username = format!("{name}_{suffix}");
+        let user = self
+            .system
+            .auth_client()
+            .register(RegisterRequest {
+                username: username.clone(),
+                email: format!("{username}@example.com"),
+                password: "correct horse battery".into(),
+                client: None,
+            })
+            .await
+            .expect("registration works")
+            .into_inner()
+            .user
+            .expect("a user");
+        user.id
+    }
+
+    pub async fn block(&self, who: i64, whom: i64) {
+        self.system
+            .auth_client()
+            .block(BlockRequest {
+                user_id: who,
+                target_id: whom,
+            })
+            .await
+            .expect("blocking works");
+    }
+
+    /// Sends with a fresh client_msg_id.
+    pub async fn send(&self, from: i64, to: i64, content: &str) -> Result<pb::SendResponse, Error> {
+        send(&self.client, from, to, content, &Uuid::new_v4().to_string()).await
+    }
+
+    /// Sends and expects success; the stored message.
+    pub async fn sent(&self, from: i64, to: i64, content: &str) -> pb::Message {
+        self.send(from, to, content)
+            .await
+            .expect("the send succeeds")
+            .message
+            .expect("a message")
+    }
+
+    pub async fn history(
+        &self,
+        me: i64,
+        other: i64,
+        before: Option<i64>,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<pb::HistoryResponse, Error> {
+        self.client
+            .clone()
+            .history(HistoryRequest {
+                user_id: me,
+                other_user_id: other,
+                before,
+                after,
+                limit,
+            })
+            .await
+            .map(|r| r.into_inner())
+            .map_err(Error::from)
+    }
+
+    /// The whole conversation, oldest first, paged with `after`.
+    pub async fn whole_history(&self, me: i64, other: i64) -> Vec<pb::Message> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self
+                .history(me, other, None, Some(after), 100)
+                .await
+                .expect("history answers");
+            all.extend(page.messages.iter().cloned());
+            match page.messages.last() {
+                Some(last) if page.has_more => after = last.id,
+                _ => return all,
+            }
+        }
+    }
+
+    pub async fn sync(&self, user: i64, after: i64, limit: u32) -> pb::SyncResponse {
+        sync(&self.client, user, after, limit).await
+    }
+
+    /// Everything to or from `user`, paged with sync.
+    pub async fn whole_sync(&self, user: i64) -> Vec<pb::Message> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.sync(user, after, 1000).await;
+            all.extend(page.messages.iter().cloned());
+            match page.messages.last() {
+                Some(last) if page.more => after = last.id,
+                _ => return all,
+            }
+        }
+    }
+
+    pub async fn mark_read(&self, reader: i64, with: i64, up_to_id: i64) -> i64 {
+        self.client
+            .clone()
+            .mark_read(MarkReadRequest {
+                user_id: reader,
+                with_user_id: with,
+                up_to_id,
+            })
+            .await
+            .expect("mark read answers")
+            .into_inner()
+            .changed_up_to_id
+    }
+
+    pub async fn mark_delivered(&self, reader: i64, with: i64, up_to_id: i64) -> i64 {
+        self.client
+            .clone()
+            .mark_delivered(MarkDeliveredRequest {
+                user_id: reader,
+                with_user_id: with,
+                up_to_id,
+            })
+            .await
+            .expect("mark delivered answers")
+            .into_inner()
+            .changed_up_to_id
+    }
+
+    /// Watches the event channels of `people`.
+    pub async fn watch(&self, people: &[i64]) -> Watcher {
+        Watcher::start(&self.system.redis.url(), people).await
+    }
+}
+
+pub async fn send(
+    client: &Client,
+    from: i64,
+    to: i64,
+    content: &str,
+    client_msg_id: &str,
+) -> Result<pb::SendResponse, Error> {
+    client
+        .clone()
+        .send(SendRequest {
+            sender_id: from,
+            receiver_id: to,
+            content: content.into(),
+            client_msg_id: client_msg_id.into(),
+        })
+        .await
+        .map(|r| r.into_inner())
+        .map_err(Error::from)
+}
+
+pub async fn sync(client: &Client, user: i64, after: i64, limit: u32) -> pb::SyncResponse {
+    client
+        .clone()
+        .sync(SyncRequest {
+            user_id: user,
+            after,
+            limit,
+        })
+        .await
+        .expect("sync answers")
+        .into_inner()
+}
+
+/// The code of a refusal.
+pub fn code<T: std::fmt::Debug>(result: Result<T, Error>) -> (Code, String) {
+    let e = result.expect_err("the call is refused");
+    (e.code, e.message)
+}
+
+pub fn ids(messages: &[pb::Message]) -> Vec<i64> {
+    messages.iter().map(|m| m.id).collect()
+}
+
+/// Events published on people's channels, as they arrive.
+pub struct Watcher {
+    _client: SubscriberClient,
+    events: broadcast::Receiver<fred::types::Message>,
+    channels: HashMap<String, i64>,
+    /// Per person, in arrival order.
+    pub seen: HashMap<i64, Vec<Event>>,
+}
+
+impl Watcher {
+    async fn start(redis_url: &str, people: &[i64]) -> Self {
+        let client = Builder::from_config(RedisConfig::from_url(redis_url).expect("a Redis URL"))
+            .with_performance_config(|p| p.broadcast_channel_capacity = 1 << 16)
+            .build_subscriber_client()
+            .expect("a subscriber");
+        client.init().await.expect("Redis is up");
+        let events = client.message_rx();
+        let channels: HashMap<String, i64> =
+            people.iter().map(|&p| (user_channel(p), p)).collect();
+        client
+            .subscribe(channels.keys().cloned().collect::<Vec<_>>())
+            .await
+            .expect("subscribed");
+        Self {
+            _client: client,
+            events,
+            channels,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Waits (boundedly) until `done` holds for what was seen.
+    pub async fn until(&mut self, done: impl Fn(&HashMap<i64, Vec<Event>>) -> bool) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !done(&self.seen) {
+            let next = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .expect("the expected events arrive in time")
+                .expect("the subscriber keeps up");
+            let person = self.channels[&next.channel.to_string()];
+            let payload: String = next.value.convert().expect("a text payload");
+            let event = Event::from_json(&payload).expect("a known event");
+            self.seen.entry(person).or_default().push(event);
+        }
+    }
+
+    /// Waits until the event of message `id` reached `person`'s channel
+    /// (then its cache writes are done too: they go first, in one pipeline).
+    pub async fn until_message(&mut self, person: i64, id: i64) {
+        self.until(|seen| {
+            seen.get(&person).into_iter().flatten().any(
+                |e| matches!(e, Event::Message { message, .. } if message.id == id),
+            )
+        })
+        .await;
+    }
+
+    /// The message events seen for `person`: (prev_id, message id).
+    pub fn message_events(&self, person: i64) -> Vec<(i64, i64)> {
+        self.seen
+            .get(&person)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| match e {
+                Event::Message { prev_id, message } => Some((*prev_id, message.id)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn count_messages(seen: &HashMap<i64, Vec<Event>>, person: i64) -> usize {
+        seen.get(&person)
+            .into_iter()
+            .flatten()
+            .filter(|e| matches!(e, Event::Message { .. }))
+            .count()
+    }
+}
+
+/// A plain Redis client on the test's Redis, to look at (or spoil) the cache.
+pub async fn redis(app: &App) -> fred::clients::Client {
+    let client = Builder::from_config(
+        RedisConfig::from_url(&app.system.redis.url()).expect("a Redis URL"),
+    )
+    .build()
+    .expect("a Redis client");
+    client.init().await.expect("Redis is up");
+    client
+}
+
+/// The cache key of a conversation's newest messages.
+pub fn chat_key(a: i64, b: i64) -> String {
+    format!("chat:{}:{}:messages", a.min(b), a.max(b))
+}
+
+/// Reads the conversation's history until its cache is filled (a read that
+/// finds it missing fills it), boundedly.
+pub async fn until_cached(app: &App, redis: &fred::clients::Client, a: i64, b: i64) {
+    use fred::interfaces::KeysInterface;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        app.history(a, b, None, None, 10).await.expect("history answers");
+        if redis.exists::<i64, _>(chat_key(a, b)).await.expect("Redis answers") == 1 {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the history was never cached");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,11 @@
+//! The message service over gRPC, against real PostgreSQL and Redis and the
+//! real auth service (users and blocks).
+
+mod cache;
+mod conversations;
+mod helpers;
+mod history;
+mod ordering;
+mod outage;
+mod send;
+mod status;

@@ -1,0 +1,146 @@
+//! The gRPC edge: requests are parsed into domain types here, Redis failures
+//! become `unavailable` (kit's error table), and changes are handed to the
+//! fan-out.
+
+use tonic::{Request, Response, Status};
+use totilove_kit::Error;
+use totilove_proto::presence::v1 as pb;
+
+use crate::{
+    domain::{Connection, ConnectionId, GatewayId, UserId},
+    fanout::{Fanout, Notice},
+    store::Store,
+};
+
+/// Most people read in one `GetPresence`.
+pub const MAX_LOOKUP: usize = 10_000;
+
+pub struct PresenceApi {
+    pub store: Store,
+    pub fanout: Fanout,
+}
+
+fn parse_connection(gateway: &GatewayId, raw: pb::Connection) -> Result<Connection, Error> {
+    Ok(Connection {
+        user: UserId::parse(raw.user_id, "connection.user_id")?,
+        gateway: gateway.clone(),
+        id: ConnectionId::parse(raw.connection_id)?,
+    })
+}
+
+fn parse_one(gateway_id: String, raw: Option<pb::Connection>) -> Result<Connection, Error> {
+    let gateway = GatewayId::parse(gateway_id)?;
+    let raw = raw.ok_or_else(|| Error::invalid("connection is required"))?;
+    parse_connection(&gateway, raw)
+}
+
+fn unavailable(e: fred::error::Error) -> Status {
+    Error::from(e).into()
+}
+
+#[tonic::async_trait]
+impl pb::presence_service_server::PresenceService for PresenceApi {
+    async fn open_connection(
+        &self,
+        request: Request<pb::OpenConnectionRequest>,
+    ) -> Result<Response<pb::OpenConnectionResponse>, Status> {
+        let request = request.into_inner();
+        let connection = parse_one(request.gateway_id, request.connection)?;
+        let came_online = self.store.open(&connection).await.map_err(unavailable)?;
+        if came_online {
+            self.fanout.notify(Notice::Presence {
+                user: connection.user,
+                online: true,
+                last_seen: None,
+            });
+        }
+        Ok(Response::new(pb::OpenConnectionResponse { came_online }))
+    }
+
+    async fn close_connection(
+        &self,
+        request: Request<pb::CloseConnectionRequest>,
+    ) -> Result<Response<pb::CloseConnectionResponse>, Status> {
+        let request = request.into_inner();
+        let connection = parse_one(request.gateway_id, request.connection)?;
+        // The offline event, if any, comes from the sweeper after the grace.
+        self.store.close(&connection).await.map_err(unavailable)?;
+        Ok(Response::new(pb::CloseConnectionResponse {}))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<pb::HeartbeatRequest>,
+    ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let request = request.into_inner();
+        let gateway = GatewayId::parse(request.gateway_id)?;
+        let mut connections = Vec::with_capacity(request.connections.len());
+        for raw in request.connections {
+            connections.push(parse_connection(&gateway, raw)?);
+        }
+        let unknown = self
+            .store
+            .heartbeat(&connections)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .filter_map(|i| connections.get(i))
+            .map(|c| pb::Connection {
+                user_id: c.user.get(),
+                connection_id: c.id.as_str().to_owned(),
+            })
+            .collect();
+        Ok(Response::new(pb::HeartbeatResponse { unknown }))
+    }
+
+    async fn get_presence(
+        &self,
+        request: Request<pb::GetPresenceRequest>,
+    ) -> Result<Response<pb::GetPresenceResponse>, Status> {
+        let ids = request.into_inner().user_ids;
+        if ids.len() > MAX_LOOKUP {
+            return Err(Error::invalid(format!("user_ids holds at most {MAX_LOOKUP} ids")).into());
+        }
+        let users = ids
+            .into_iter()
+            .map(|id| UserId::parse(id, "user_ids"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let presence = self
+            .store
+            .presence_of(&users)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|s| pb::Presence {
+                user_id: s.user.get(),
+                online: s.online,
+                last_seen: s.last_seen.map(totilove_kit::time::to_timestamp),
+            })
+            .collect();
+        Ok(Response::new(pb::GetPresenceResponse { presence }))
+    }
+
+    async fn set_typing(
+        &self,
+        request: Request<pb::SetTypingRequest>,
+    ) -> Result<Response<pb::SetTypingResponse>, Status> {
+        let request = request.into_inner();
+        let user = UserId::parse(request.user_id, "user_id")?;
+        let partner = UserId::parse(request.partner_id, "partner_id")?;
+        if user == partner {
+            return Err(Error::invalid("partner_id must be someone else").into());
+        }
+        let passed = self
+            .store
+            .set_typing(user, partner, request.typing)
+            .await
+            .map_err(unavailable)?;
+        let forward = passed
+            && self.fanout.notify(Notice::Typing {
+                user,
+                partner,
+                typing: request.typing,
+            });
+        Ok(Response::new(pb::SetTypingResponse { forward }))
+    }
+}

@@ -1,0 +1,154 @@
+//! Telling the audience: presence changes and typing are resolved to their
+//! audience and published on each recipient's channel
+//! (`totilove_kit::events::user_channel`), the pub/sub path messages ride.
+//!
+//! Work goes through a few bounded queues, sharded by the person concerned:
+//! one worker per shard keeps each person's changes in order (an online
+//! followed by an offline is never delivered the other way round), and a
+//! slow audience lookup never holds up an RPC. Under pressure the lowest
+//! priority goes first: typing is refused once a queue is half full, presence
+//! only when it is full (messages do not pass here at all).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use fred::{clients::Pool, interfaces::PubsubInterface, types::Value};
+use tokio::{
+    sync::mpsc::{self, error::TrySendError},
+    task::JoinHandle,
+};
+use totilove_kit::events::{Event, user_channel};
+
+use crate::{audience::Audience, domain::UserId, store::BATCH};
+
+/// A change to announce.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    Presence {
+        user: UserId,
+        online: bool,
+        last_seen: Option<DateTime<Utc>>,
+    },
+    Typing {
+        user: UserId,
+        partner: UserId,
+        typing: bool,
+    },
+}
+
+impl Notice {
+    fn user(&self) -> UserId {
+        match self {
+            Notice::Presence { user, .. } | Notice::Typing { user, .. } => *user,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Fanout {
+    shards: Arc<[mpsc::Sender<Notice>]>,
+    /// Capacity of each shard's queue.
+    capacity: usize,
+}
+
+impl Fanout {
+    /// Starts `shards` workers, each with a queue of `capacity`.
+    pub fn start(
+        redis: Pool,
+        audience: Arc<Audience>,
+        shards: usize,
+        capacity: usize,
+    ) -> (Self, Vec<JoinHandle<()>>) {
+        let capacity = capacity.max(2);
+        let (senders, workers): (Vec<_>, Vec<_>) = (0..shards.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(capacity);
+                let worker = tokio::spawn(work(rx, redis.clone(), audience.clone()));
+                (tx, worker)
+            })
+            .unzip();
+        let fanout = Self {
+            shards: senders.into(),
+            capacity,
+        };
+        (fanout, workers)
+    }
+
+    /// Queues a notice; false when it was dropped because the queue is too full.
+    pub fn notify(&self, notice: Notice) -> bool {
+        let shard = notice.user().get().unsigned_abs() as usize % self.shards.len();
+        let queue = &self.shards[shard];
+        if matches!(notice, Notice::Typing { .. }) && queue.capacity() <= self.capacity / 2 {
+            tracing::debug!("fan-out queue half full; dropping a typing indicator");
+            return false;
+        }
+        match queue.try_send(notice) {
+            Ok(()) => true,
+            Err(TrySendError::Full(notice)) => {
+                tracing::warn!(?notice, "fan-out queue full; dropping a presence change");
+                false
+            }
+            Err(TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+async fn work(mut queue: mpsc::Receiver<Notice>, redis: Pool, audience: Arc<Audience>) {
+    while let Some(notice) = queue.recv().await {
+        let (recipients, event) = match notice {
+            Notice::Presence {
+                user,
+                online,
+                last_seen,
+            } => {
+                let event = Event::Presence {
+                    user_id: user.get(),
+                    online,
+                    last_seen: last_seen.map(totilove_kit::time::rfc3339),
+                };
+                (audience.of(user).await, event)
+            }
+            Notice::Typing {
+                user,
+                partner,
+                typing,
+            } => {
+                let recipients = if audience.includes(user, partner).await {
+                    vec![partner.get()]
+                } else {
+                    Vec::new()
+                };
+                let event = Event::Typing {
+                    user_id: user.get(),
+                    typing,
+                };
+                (recipients, event)
+            }
+        };
+        if let Err(e) = publish(&redis, &recipients, &event).await {
+            tracing::warn!(error = %e, ?event, "could not publish an event");
+        }
+    }
+}
+
+/// Publishes `event` on every recipient's channel, a round trip per thousand.
+async fn publish(
+    redis: &Pool,
+    recipients: &[i64],
+    event: &Event,
+) -> Result<(), fred::error::Error> {
+    if recipients.is_empty() {
+        return Ok(());
+    }
+    let payload = event.to_json();
+    for batch in recipients.chunks(BATCH) {
+        let pipeline = redis.next_connected().pipeline();
+        for &recipient in batch {
+            let () = pipeline
+                .publish(user_channel(recipient), payload.as_str())
+                .await?;
+        }
+        let _: Value = pipeline.all().await?;
+    }
+    Ok(())
+}

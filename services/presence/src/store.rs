@@ -1,0 +1,71 @@
+//! The presence state in Redis: its handle and timings. The operations live
+//! next to what they do: `connections.rs` (sockets, heartbeats, the sweep),
+//! `lookup.rs` (reading many people at once), `typing.rs`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use fred::{
+    clients::{Client, Pool},
+    error::{Error as RedisError, ErrorKind},
+    interfaces::ClientLike,
+};
+
+/// Items per Redis command in batched reads and writes. Every batch of a call
+/// goes in one pipelined round trip; capping each command keeps any single
+/// command short (well under a millisecond), so other clients never wait
+/// behind one huge command.
+pub const BATCH: usize = 1000;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timings {
+    /// A socket without a heartbeat for this long is dead.
+    pub connection_ttl: Duration,
+    /// How long after a person's last socket goes they are announced offline
+    /// (a socket opening meanwhile, as on a page reload, cancels it).
+    pub offline_grace: Duration,
+    /// `typing:true` lapses after this without a repeat.
+    pub typing_ttl: Duration,
+    /// At most one `typing:true` per pair goes out per this interval.
+    pub typing_throttle: Duration,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    redis: Pool,
+    pub(crate) timings: Timings,
+}
+
+impl Store {
+    pub fn new(redis: Pool, timings: Timings) -> Self {
+        Self { redis, timings }
+    }
+
+    /// One of the pool's connected multiplexed connections (round robin).
+    /// With none connected (Redis down, reconnecting in the background) it
+    /// fails at once rather than after the command timeout: a caller gets
+    /// `unavailable` in microseconds, not seconds.
+    pub(crate) fn client(&self) -> Result<&Client, RedisError> {
+        let client = self.redis.next_connected();
+        if client.is_connected() {
+            Ok(client)
+        } else {
+            Err(RedisError::new(ErrorKind::IO, "Redis is not connected"))
+        }
+    }
+}
+
+/// Now, in milliseconds since the epoch: the unit of every stored time. The
+/// presence instances' clocks are assumed in step (NTP) to well within the
+/// timings above.
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+pub fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub fn from_millis(ms: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+}

@@ -1,0 +1,346 @@
+//! People, conversations, and an inbox that listens on a person's event
+//! channel the way a gateway does.
+
+use std::{collections::HashMap, time::Duration};
+
+use fred::{
+    clients::{Client, SubscriberClient},
+    interfaces::{ClientLike, EventInterface, PubsubInterface},
+    types::{Builder, InfoKind, Message, config::Config},
+};
+use tokio::sync::broadcast;
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
+use totilove_kit::{
+    config::Secret,
+    events::{Event, user_channel},
+    grpc::Outbound,
+};
+use totilove_proto::{
+    auth::v1::RegisterRequest,
+    message::v1::SendRequest,
+    presence::v1::{
+        CloseConnectionRequest, Connection, GetPresenceRequest, HeartbeatRequest,
+        OpenConnectionRequest, Presence, SetTypingRequest,
+        presence_service_client::PresenceServiceClient,
+    },
+};
+use totilove_testkit::{RedisServer, TestSystem};
+
+/// Short timings so tests run in seconds: offline is announced 1 s after the
+/// last socket, typing lapses in 1 s. Sockets live 30 s without a beat, so
+/// tests about closing need not beat.
+pub const FAST: &[(&str, &str)] = &[
+    ("PRESENCE_CONNECTION_TTL_SECS", "30"),
+    ("PRESENCE_OFFLINE_GRACE_SECS", "1"),
+    ("PRESENCE_SWEEP_INTERVAL_MS", "200"),
+    ("TYPING_TTL_SECS", "1"),
+];
+
+/// Longest wait for an event that must come (generous: the machine is busy).
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+pub async fn start() -> TestSystem {
+    TestSystem::start_with(FAST).await
+}
+
+/// As [`start`], but a socket dies 2 s after its last beat.
+pub async fn start_with_short_ttl() -> TestSystem {
+    let mut settings = FAST.to_vec();
+    settings.push(("PRESENCE_CONNECTION_TTL_SECS", "2"));
+    TestSystem::start_with(&settings).await
+}
+
+pub type PresenceClient = PresenceServiceClient<InterceptedService<Channel, Outbound>>;
+
+/// Where the presence service and its Redis are.
+pub trait Setup {
+    fn presence(&self) -> PresenceClient;
+    fn redis_url(&self) -> String;
+}
+
+impl Setup for TestSystem {
+    fn presence(&self) -> PresenceClient {
+        self.presence_client()
+    }
+
+    fn redis_url(&self) -> String {
+        self.redis.url()
+    }
+}
+
+/// A presence service alone on a Redis of its own: what it asks of Redis
+/// can be counted exactly (the whole system shares one Redis). Its audience
+/// lookups fail (no message or auth service), so it publishes nothing.
+pub struct LonePresence {
+    redis: RedisServer,
+    url: String,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+const LONE_TOKEN: &str = "lone-presence-token-0123456789";
+
+impl LonePresence {
+    pub async fn start(overrides: &[(&str, &str)]) -> Self {
+        let redis = RedisServer::start().await;
+        let mut settings: HashMap<String, String> = [
+            ("REDIS_URL", redis.url().as_str()),
+            ("INTERNAL_TOKEN", LONE_TOKEN),
+            ("PRESENCE_LISTEN_ADDR", "127.0.0.1:0"),
+            ("MESSAGE_URL", "http://127.0.0.1:9"),
+            ("AUTH_URL", "http://127.0.0.1:9"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in overrides {
+            settings.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let config = totilove_presence::Config::from_source(&settings).expect("presence config");
+        let app = totilove_presence::Application::build(config)
+            .await
+            .expect("presence starts");
+        let url = format!("http://127.0.0.1:{}", app.port());
+        let task = tokio::spawn(app.run_until_stopped(std::future::pending()));
+        Self { redis, url, task }
+    }
+}
+
+impl Drop for LonePresence {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Setup for LonePresence {
+    fn presence(&self) -> PresenceClient {
+        let channel = totilove_kit::grpc::channel(&self.url).expect("a URL");
+        let outbound = Outbound::new(&Secret::new(LONE_TOKEN)).expect("a token");
+        PresenceServiceClient::with_interceptor(channel, outbound)
+    }
+
+    fn redis_url(&self) -> String {
+        self.redis.url()
+    }
+}
+
+/// A new person; their id.
+pub async fn register(system: &TestSystem) -> i64 {
+    let name = format!("p{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let answer = system
+        .auth_client()
+        .register(RegisterRequest {
+            username: name.clone(),
+            email: format!("{name}@example.com"),
+            password: "correct horse battery".into(),
+            client: None,
+        })
+        .await
+        .expect("register a person");
+    answer.into_inner().user.expect("a user").id
+}
+
+/// `from` writes to `to`: from now on they share a conversation.
+pub async fn converse(system: &TestSystem, from: i64, to: i64) {
+    system
+        .message_client()
+        .send(SendRequest {
+            sender_id: from,
+            receiver_id: to,
+            content: "hello".into(),
+            client_msg_id: uuid::Uuid::new_v4().to_string(),
+        })
+        .await
+        .expect("send a message");
+}
+
+/// Two people who share a conversation.
+pub async fn partners(system: &TestSystem) -> (i64, i64) {
+    let a = register(system).await;
+    let b = register(system).await;
+    converse(system, a, b).await;
+    (a, b)
+}
+
+pub fn conn(user_id: i64, connection_id: &str) -> Connection {
+    Connection {
+        user_id,
+        connection_id: connection_id.into(),
+    }
+}
+
+pub async fn open(system: &impl Setup, gateway: &str, user: i64, connection: &str) -> bool {
+    system
+        .presence()
+        .open_connection(OpenConnectionRequest {
+            gateway_id: gateway.into(),
+            connection: Some(conn(user, connection)),
+        })
+        .await
+        .expect("open a connection")
+        .into_inner()
+        .came_online
+}
+
+pub async fn close(system: &impl Setup, gateway: &str, user: i64, connection: &str) {
+    system
+        .presence()
+        .close_connection(CloseConnectionRequest {
+            gateway_id: gateway.into(),
+            connection: Some(conn(user, connection)),
+        })
+        .await
+        .expect("close a connection");
+}
+
+/// A heartbeat; the connections it did not know.
+pub async fn beat(
+    system: &impl Setup,
+    gateway: &str,
+    connections: Vec<Connection>,
+) -> Vec<Connection> {
+    system
+        .presence()
+        .heartbeat(HeartbeatRequest {
+            gateway_id: gateway.into(),
+            connections,
+        })
+        .await
+        .expect("heartbeat")
+        .into_inner()
+        .unknown
+}
+
+pub async fn presence_of(system: &impl Setup, user_ids: Vec<i64>) -> Vec<Presence> {
+    system
+        .presence()
+        .get_presence(GetPresenceRequest { user_ids })
+        .await
+        .expect("read presence")
+        .into_inner()
+        .presence
+}
+
+pub async fn is_online(system: &impl Setup, user: i64) -> bool {
+    presence_of(system, vec![user]).await[0].online
+}
+
+/// `user` types (or stops) to `partner`; whether it was forwarded.
+pub async fn type_to(system: &impl Setup, user: i64, partner: i64, typing: bool) -> bool {
+    system
+        .presence()
+        .set_typing(SetTypingRequest {
+            user_id: user,
+            partner_id: partner,
+            typing,
+        })
+        .await
+        .expect("set typing")
+        .into_inner()
+        .forward
+}
+
+/// A plain Redis client on the test's server, to look at keys.
+pub async fn redis(system: &impl Setup) -> Client {
+    let config = Config::from_url(&system.redis_url()).expect("a Redis URL");
+    let client = Builder::from_config(config)
+        .build()
+        .expect("a Redis client");
+    client.init().await.expect("Redis reachable");
+    client
+}
+
+/// Calls of each Redis command so far (`INFO commandstats`), by name.
+pub async fn command_calls(redis: &Client) -> HashMap<String, u64> {
+    let info: String = redis
+        .info(Some(InfoKind::CommandStats))
+        .await
+        .expect("INFO commandstats");
+    info.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = stats.split(',').find_map(|kv| kv.strip_prefix("calls="))?;
+            Some((name.to_owned(), calls.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Bytes of memory Redis uses (`INFO memory`).
+pub async fn used_memory(redis: &Client) -> i64 {
+    let info: String = redis
+        .info(Some(InfoKind::Memory))
+        .await
+        .expect("INFO memory");
+    info.lines()
+        .find_map(|line| line.strip_prefix("used_memory:")?.trim().parse().ok())
+        .expect("used_memory")
+}
+
+/// Calls of `command` between two `command_calls` readings.
+pub fn delta(before: &HashMap<String, u64>, after: &HashMap<String, u64>, command: &str) -> u64 {
+    after.get(command).copied().unwrap_or(0) - before.get(command).copied().unwrap_or(0)
+}
+
+/// A person's event channel, listened to as a gateway does.
+pub struct Inbox {
+    messages: broadcast::Receiver<Message>,
+    _client: SubscriberClient,
+}
+
+impl Inbox {
+    pub async fn of(system: &impl Setup, user: i64) -> Self {
+        let config = Config::from_url(&system.redis_url()).expect("a Redis URL");
+        let client = Builder::from_config(config)
+            .build_subscriber_client()
+            .expect("a subscriber");
+        client.init().await.expect("Redis reachable");
+        let messages = client.message_rx();
+        client
+            .subscribe(user_channel(user))
+            .await
+            .expect("subscribe");
+        Self {
+            messages,
+            _client: client,
+        }
+    }
+
+    /// The next event, if one comes within `within`.
+    pub async fn next_within(&mut self, within: Duration) -> Option<Event> {
+        let message = tokio::time::timeout(within, self.messages.recv())
+            .await
+            .ok()?;
+        let message = message.expect("the subscription lives");
+        let raw = message.value.as_string().expect("a text payload");
+        Some(Event::from_json(&raw).unwrap_or_else(|| panic!("an event: {raw}")))
+    }
+
+    /// The next event, which must come.
+    pub async fn next(&mut self) -> Event {
+        self.next_within(PATIENCE)
+            .await
+            .expect("an event within the patience")
+    }
+
+    /// Asserts no event comes during `during`.
+    pub async fn expect_nothing_for(&mut self, during: Duration) {
+        if let Some(event) = self.next_within(during).await {
+            panic!("expected no event, got {event:?}");
+        }
+    }
+}
+
+/// Asserts `event` says `user` came online.
+pub fn assert_online(event: &Event, user: i64) {
+    assert!(
+        matches!(event, Event::Presence { user_id, online: true, .. } if *user_id == user),
+        "expected {user} online, got {event:?}"
+    );
+}
+
+/// Asserts `event` says `user` went offline, with a last_seen.
+pub fn assert_offline(event: &Event, user: i64) {
+    assert!(
+        matches!(event, Event::Presence { user_id, online: false, last_seen: Some(_) } if *user_id == user),
+        "expected {user} offline with last_seen, got {event:?}"
+    );
+}

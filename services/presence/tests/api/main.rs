@@ -1,0 +1,8 @@
+//! The presence service over gRPC, against real Redis and the real auth and
+//! message services (who shares a conversation with whom, and blocks).
+
+mod connections;
+mod helpers;
+mod lookup;
+mod outage;
+mod typing;
