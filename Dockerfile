@@ -22,7 +22,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
         target/release/totilove-presence target/release/totilove-gateway /out/
 
 FROM debian:bookworm-slim
-# ca-certificates: for TLS to managed stores or an OTLP collector.
+# ca-certificates: so that TLS (to a managed store or a collector) needs no
+# change of image once the binaries speak it.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \

@@ -88,6 +88,26 @@ as_pg_user() {
     fi
 }
 
+# As root, lets the PostgreSQL user traverse (only traverse: no listing, no
+# reading) every private ancestor of DIR, e.g. a checkout under /root, with a
+# POSIX ACL naming that user alone; `chmod o+x` only where ACLs are unavailable.
+grant_pg_traverse() {
+    local dir=$1 user path=/ part parts
+    [ "$(id -u)" = 0 ] || return 0
+    user=$(pg_user)
+    dir=$(cd "$dir" && pwd -P)
+    IFS=/ read -ra parts <<<"${dir#/}"
+    for part in "" "${parts[@]}"; do
+        [ -n "$part" ] && path="${path%/}/$part"
+        as_pg_user test -x "$path" && continue
+        if ! command -v setfacl >/dev/null 2>&1; then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq acl >/dev/null 2>&1 || true
+        fi
+        echo "letting '$user' traverse $path (ACL u:$user:x) so PostgreSQL reaches its data" >&2
+        setfacl -m "u:$user:x" "$path" 2>/dev/null || chmod o+x "$path"
+    done
+}
+
 # start_postgres DATADIR PORT [fast [LOGFILE]]: initialises DATADIR when new
 # (superuser `totilove`, trust on loopback only), then starts the server and
 # waits for it. `fast` turns off fsync: for throwaway test clusters only (pass
@@ -114,7 +134,7 @@ start_postgres() {
     # socket name (~107 bytes); clients here all use TCP anyway.
     local sockets=$data
     [ ${#data} -gt 80 ] && sockets=/tmp
-    local opts="-p $port -c listen_addresses=127.0.0.1 -k $sockets -c max_connections=400"
+    local opts="-p $port -c listen_addresses=127.0.0.1 -k '$sockets' -c max_connections=400"
     if [ "$mode" = fast ]; then
         opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     fi

@@ -31,14 +31,7 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen_addr))?;
         let state = AppState::build(config).await?;
-        let hub = fanout::Hub::start(
-            &state.config().redis_url,
-            &state.config().instance_id,
-            state.config().realtime.clone(),
-            state.messages(),
-            state.presence(),
-        )
-        .await?;
+        let hub = fanout::Hub::start(&state).await?;
         let router = routes::router(state).layer(axum::Extension(hub.clone()));
         Ok(Self {
             listener,

@@ -3,7 +3,8 @@
 //!
 //! A task per person with a socket here, so a repair (an RPC, possibly
 //! retried while the message service is down) only ever delays that
-//! person's events. Its queue is bounded: when it overflows the event is
+//! person's messages; their statuses, presence and typing flow meanwhile.
+//! Its queue is bounded: when it overflows the event is
 //! dropped and a repair is requested instead, which recovers every message
 //! (presence and typing are momentary and may be lost).
 
@@ -17,7 +18,10 @@ use std::{
 
 use axum::extract::ws::Utf8Bytes;
 use fred::interfaces::PubsubInterface;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::{
+    sync::{Notify, mpsc, watch},
+    time::Instant,
+};
 use totilove_kit::events::{Event, MessageJson, user_channel};
 use totilove_proto::message::v1::{HeadRequest, SyncRequest};
 
@@ -33,6 +37,9 @@ const QUEUE: usize = 1024;
 const REPAIR_BATCH: u32 = 1000;
 /// One RPC of the chain may take this long before it is retried.
 const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+/// Retries of failed calls wait from this, doubling, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// The part of a chain the hub and the dispatcher see.
 pub(crate) struct UserChain {
@@ -108,40 +115,45 @@ impl UserChain {
 struct Chain {
     hub: Arc<Inner>,
     shared: Arc<UserChain>,
-    /// The id of the last message delivered (the chain's head).
-    last_id: i64,
+    /// The id of the last message delivered (the chain's head); `None`
+    /// until the message service said where the chain starts.
+    last_id: Option<i64>,
+    /// Messages may have been missed: ask `Sync(after = last_id)`.
+    behind: bool,
+    /// When the next call to the message service (head or repair) may go.
+    next_try: Instant,
+    /// The wait before the next retry of a failed call.
+    backoff: Duration,
 }
 
 async fn run(hub: Arc<Inner>, shared: Arc<UserChain>, mut queue: mpsc::Receiver<Event>) {
     let user_id = shared.user_id;
     let channel = user_channel(user_id);
     if subscribe(&hub, &shared, &channel).await {
-        // The head is read after the SUBSCRIBE is acknowledged: every message
-        // committed later arrives as an event, so nothing falls in between.
-        if let Some(last_id) = head(&hub, &shared).await {
-            shared.ready.send_replace(true);
-            let mut chain = Chain {
-                hub: hub.clone(),
-                shared: shared.clone(),
-                last_id,
-            };
-            chain.follow(&mut queue).await;
-        }
+        let mut chain = Chain {
+            hub: hub.clone(),
+            shared: shared.clone(),
+            last_id: None,
+            behind: false,
+            next_try: Instant::now(),
+            backoff: FIRST_BACKOFF,
+        };
+        chain.follow(&mut queue).await;
     }
     // Unsubscribe, unless the person came back meanwhile with a new chain
     // (whose SUBSCRIBE waits for this stripe, so it cannot be undone here).
     let _turn = hub.stripe(user_id).lock().await;
-    if !hub.has_chain(user_id) {
-        if let Err(e) = hub.subscriber.unsubscribe(channel).await {
-            tracing::debug!(user_id, error = %e, "could not unsubscribe (Redis down?)");
-        }
+    if !hub.has_chain(user_id)
+        && let Err(e) = hub.subscriber.unsubscribe(channel).await
+    {
+        tracing::debug!(user_id, error = %e, "could not unsubscribe (Redis down?)");
     }
 }
 
 /// Subscribes the person's channel, retrying while Redis is down; false when
 /// the chain retired first.
 async fn subscribe(hub: &Inner, shared: &UserChain, channel: &str) -> bool {
-    let mut delay = Duration::from_millis(50);
+    let mut delay = FIRST_BACKOFF;
     while !shared.is_retired() {
         let result = {
             let _turn = hub.stripe(shared.user_id).lock().await;
@@ -152,72 +164,119 @@ async fn subscribe(hub: &Inner, shared: &UserChain, channel: &str) -> bool {
             Err(e) => {
                 tracing::warn!(user_id = shared.user_id, error = %e, "cannot subscribe; retrying");
                 shared.pause(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
+                delay = (delay * 2).min(MAX_BACKOFF);
             }
         }
     }
     false
 }
 
-/// The newest message id of the person, retrying while the message service
-/// cannot answer; `None` when the chain retired first.
-async fn head(hub: &Inner, shared: &UserChain) -> Option<i64> {
-    let mut delay = Duration::from_millis(50);
-    while !shared.is_retired() {
-        let mut messages = hub.messages.clone();
-        let call = messages.head(HeadRequest {
-            user_id: shared.user_id,
-        });
-        match tokio::time::timeout(RPC_TIMEOUT, call).await {
-            Ok(Ok(reply)) => return Some(reply.into_inner().last_message_id),
-            Ok(Err(status)) => {
-                tracing::warn!(user_id = shared.user_id, code = ?status.code(), "cannot read the chain head; retrying");
-            }
-            Err(_) => tracing::warn!(user_id = shared.user_id, "reading the chain head timed out"),
-        }
-        shared.pause(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
-    }
-    None
-}
-
 impl Chain {
+    /// Follows the person's events until the chain retires. Calls to the
+    /// message service (the head, repairs) are retried with backoff, and
+    /// meanwhile statuses, presence and typing still flow: only messages
+    /// wait for the chain to be whole again.
     async fn follow(&mut self, queue: &mut mpsc::Receiver<Event>) {
         loop {
             if self.shared.is_retired() {
                 return;
             }
             if self.shared.needs_repair.swap(false, Ordering::AcqRel) {
-                self.repair().await;
+                self.behind = true;
+            }
+            let due = self.last_id.is_none() || self.behind;
+            if due && Instant::now() >= self.next_try {
+                self.catch_up().await;
                 continue;
             }
             tokio::select! {
                 biased;
                 () = self.shared.wake.notified() => {}
                 event = queue.recv() => match event {
-                    Some(event) => self.on_event(event).await,
+                    Some(event) => self.on_event(event),
                     None => return,
                 },
+                () = tokio::time::sleep_until(self.next_try), if due => {}
             }
         }
     }
 
-    async fn on_event(&mut self, event: Event) {
+    /// One call to the message service: the head (read after the SUBSCRIBE
+    /// was acknowledged, so every message committed later arrives as an
+    /// event), or one page of repair.
+    async fn catch_up(&mut self) {
+        let user_id = self.shared.user_id;
+        let mut messages = self.hub.messages.clone();
+        let outcome = match self.last_id {
+            None => {
+                let call = messages.head(HeadRequest { user_id });
+                match tokio::time::timeout(RPC_TIMEOUT, call).await {
+                    Ok(Ok(reply)) => {
+                        self.last_id = Some(reply.into_inner().last_message_id);
+                        self.shared.ready.send_replace(true);
+                        Ok(())
+                    }
+                    Ok(Err(status)) => Err(format!("head: {:?}", status.code())),
+                    Err(_) => Err("head: timed out".to_owned()),
+                }
+            }
+            Some(after) => {
+                let call = messages.sync(SyncRequest {
+                    user_id,
+                    after,
+                    limit: REPAIR_BATCH,
+                });
+                match tokio::time::timeout(RPC_TIMEOUT, call).await {
+                    Ok(Ok(reply)) => {
+                        let reply = reply.into_inner();
+                        for message in reply.messages {
+                            let message = message_json(message);
+                            if message.id > self.last_id.unwrap_or(after) {
+                                self.deliver(message);
+                            }
+                        }
+                        self.behind = reply.more;
+                        Ok(())
+                    }
+                    Ok(Err(status)) => Err(format!("repair: {:?}", status.code())),
+                    Err(_) => Err("repair: timed out".to_owned()),
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                self.backoff = FIRST_BACKOFF;
+                self.next_try = Instant::now();
+            }
+            Err(what) => {
+                tracing::warn!(user_id, %what, "the message service did not answer; retrying");
+                self.next_try = Instant::now() + self.backoff;
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
         match event {
             Event::Message { prev_id, message } => {
-                if message.id <= self.last_id {
+                let Some(last_id) = self.last_id.filter(|_| !self.behind) else {
+                    // The chain is not whole yet: the coming repair fetches it.
+                    self.behind = true;
+                    return;
+                };
+                if message.id <= last_id {
                     // Already delivered (by a repair, or read with the head).
-                } else if prev_id == self.last_id {
+                } else if prev_id == last_id {
                     self.deliver(message);
                 } else {
                     tracing::info!(
                         user_id = self.shared.user_id,
-                        last_id = self.last_id,
+                        last_id,
                         prev_id,
                         id = message.id,
                         "gap in the message chain; repairing"
                     );
-                    self.repair().await;
+                    self.behind = true;
                 }
             }
             Event::Status {
@@ -253,47 +312,11 @@ impl Chain {
         }
     }
 
-    /// Fetches every message after the head, in order, until caught up
-    /// (retrying while the message service cannot answer).
-    async fn repair(&mut self) {
-        let user_id = self.shared.user_id;
-        let mut delay = Duration::from_millis(50);
-        while !self.shared.is_retired() {
-            let mut messages = self.hub.messages.clone();
-            let call = messages.sync(SyncRequest {
-                user_id,
-                after: self.last_id,
-                limit: REPAIR_BATCH,
-            });
-            match tokio::time::timeout(RPC_TIMEOUT, call).await {
-                Ok(Ok(reply)) => {
-                    let reply = reply.into_inner();
-                    for message in reply.messages {
-                        let message = message_json(message);
-                        if message.id > self.last_id {
-                            self.deliver(message);
-                        }
-                    }
-                    if !reply.more {
-                        return;
-                    }
-                    continue;
-                }
-                Ok(Err(status)) => {
-                    tracing::warn!(user_id, code = ?status.code(), "repair failed; retrying");
-                }
-                Err(_) => tracing::warn!(user_id, "repair timed out; retrying"),
-            }
-            self.shared.pause(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(2));
-        }
-    }
-
     /// Hands a message to every local socket of the person and moves the
     /// head. A message to the person that reached one of their sockets is
     /// reported delivered.
     fn deliver(&mut self, message: MessageJson) {
-        self.last_id = message.id;
+        self.last_id = Some(message.id);
         let to_me = message.receiver_id == self.shared.user_id && message.status == "sent";
         let (sender_id, id) = (message.sender_id, message.id);
         let live = Arc::new(LiveMessage::new(message));

@@ -20,6 +20,7 @@ mod chain;
 mod delivered;
 mod liveness;
 pub mod outbox;
+mod sessions;
 mod subscriber;
 
 use std::{
@@ -37,6 +38,7 @@ use tokio::{
     task::JoinHandle,
 };
 use totilove_proto::{
+    auth::v1::auth_service_client::AuthServiceClient,
     message::v1::message_service_client::MessageServiceClient,
     presence::v1::presence_service_client::PresenceServiceClient,
 };
@@ -46,7 +48,10 @@ use self::{
     delivered::Delivered,
     outbox::{CloseReason, Outgoing, SocketHandle},
 };
-use crate::{state::Intercepted, ws::settings::RealtimeSettings};
+use crate::{
+    state::{AppState, Intercepted},
+    ws::settings::RealtimeSettings,
+};
 
 /// Subscriptions to one channel are serialized (a SUBSCRIBE of a newcomer
 /// must not overtake the UNSUBSCRIBE of someone who just left); striping
@@ -78,6 +83,7 @@ pub(crate) struct Inner {
     settings: RealtimeSettings,
     /// This instance's name in presence records.
     instance_id: String,
+    auth: AuthServiceClient<Intercepted>,
     messages: MessageServiceClient<Intercepted>,
     presence: PresenceServiceClient<Intercepted>,
     subscriber: SubscriberClient,
@@ -106,20 +112,16 @@ impl Hub {
     /// Starts the hub: the subscriber connection (which keeps reconnecting
     /// while Redis is down), its dispatcher, the presence heartbeat and the
     /// delivery reports.
-    pub async fn start(
-        redis_url: &str,
-        instance_id: &str,
-        settings: RealtimeSettings,
-        messages: MessageServiceClient<Intercepted>,
-        presence: PresenceServiceClient<Intercepted>,
-    ) -> anyhow::Result<Self> {
-        let subscriber = subscriber::build(redis_url)?;
+    pub async fn start(state: &AppState) -> anyhow::Result<Self> {
+        let config = state.config();
+        let subscriber = subscriber::build(&config.redis_url)?;
         let (lifecycle, _) = watch::channel(Lifecycle::Running);
         let hub = Self {
             inner: Arc::new(Inner {
-                instance_id: instance_id.to_owned(),
-                messages,
-                presence,
+                instance_id: config.instance_id.clone(),
+                auth: state.auth(),
+                messages: state.messages(),
+                presence: state.presence(),
                 subscriber,
                 registry: Mutex::default(),
                 stripes: (0..SUBSCRIPTION_STRIPES)
@@ -131,7 +133,7 @@ impl Hub {
                 next_socket: AtomicU64::new(1),
                 boot: uuid::Uuid::new_v4().as_u128() as u32,
                 tasks: Mutex::default(),
-                settings,
+                settings: config.realtime.clone(),
             }),
         };
         let tasks = vec![

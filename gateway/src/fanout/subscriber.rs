@@ -128,6 +128,7 @@ pub(crate) async fn follow_reconnects(hub: Arc<Inner>) {
             }
         }
         hub.repair_all();
+        tokio::spawn(super::sessions::recheck(hub.clone()));
     }
 }
 

@@ -9,18 +9,13 @@
 
 use std::{collections::VecDeque, time::Duration};
 
-use axum::{
-    body::Bytes,
-    extract::ws::{Message, WebSocket},
-};
-use futures::{SinkExt, stream::SplitSink};
+use axum::{body::Bytes, extract::ws::Message};
+use futures::{Sink, SinkExt};
 use tokio::sync::mpsc;
 use totilove_kit::events::MessageJson;
 
 use super::{protocol::ServerEvent, socket::Ending};
 use crate::fanout::outbox::{LiveMessage, Outgoing};
-
-type Sink = SplitSink<WebSocket, Message>;
 
 /// Items written before a flush, at most.
 const BATCH: usize = 64;
@@ -47,9 +42,9 @@ impl Writer {
         }
     }
 
-    pub async fn run(
+    pub async fn run<S: Sink<Message> + Unpin>(
         &mut self,
-        sink: &mut Sink,
+        sink: &mut S,
         outbox: &mut mpsc::Receiver<Outgoing>,
         ping_every: Duration,
     ) -> Ending {
@@ -70,18 +65,22 @@ impl Writer {
     }
 
     /// Writes what is already queued (before a close frame).
-    pub async fn drain(&mut self, sink: &mut Sink, outbox: &mut mpsc::Receiver<Outgoing>) {
+    pub async fn drain<S: Sink<Message> + Unpin>(
+        &mut self,
+        sink: &mut S,
+        outbox: &mut mpsc::Receiver<Outgoing>,
+    ) {
         if let Ok(item) = outbox.try_recv() {
             let _ = self.write_batch(sink, outbox, item).await;
         }
     }
 
-    async fn write_batch(
+    async fn write_batch<S: Sink<Message> + Unpin>(
         &mut self,
-        sink: &mut Sink,
+        sink: &mut S,
         outbox: &mut mpsc::Receiver<Outgoing>,
         first: Outgoing,
-    ) -> Result<(), axum::Error> {
+    ) -> Result<(), S::Error> {
         self.write(sink, first).await?;
         for _ in 1..BATCH {
             match outbox.try_recv() {
@@ -92,7 +91,11 @@ impl Writer {
         sink.flush().await
     }
 
-    async fn write(&mut self, sink: &mut Sink, item: Outgoing) -> Result<(), axum::Error> {
+    async fn write<S: Sink<Message> + Unpin>(
+        &mut self,
+        sink: &mut S,
+        item: Outgoing,
+    ) -> Result<(), S::Error> {
         match item {
             Outgoing::Own(frame) | Outgoing::Shared(frame) => sink.feed(Message::Text(frame)).await,
             Outgoing::Live(live) => self.live(sink, &live).await,
@@ -145,7 +148,11 @@ impl Writer {
         }
     }
 
-    async fn live(&mut self, sink: &mut Sink, live: &LiveMessage) -> Result<(), axum::Error> {
+    async fn live<S: Sink<Message> + Unpin>(
+        &mut self,
+        sink: &mut S,
+        live: &LiveMessage,
+    ) -> Result<(), S::Error> {
         let message = &live.message;
         if message.sender_id == self.user_id
             && let Some(i) = self
@@ -177,4 +184,133 @@ fn sent(message: &MessageJson) -> Message {
         }
         .to_frame(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use futures::channel::mpsc::{UnboundedReceiver, unbounded};
+    use serde_json::Value;
+
+    use super::*;
+
+    const ME: i64 = 1;
+    const THEM: i64 = 2;
+
+    fn message(id: i64, sender_id: i64, client_msg_id: &str) -> MessageJson {
+        MessageJson {
+            id,
+            sender_id,
+            receiver_id: if sender_id == ME { THEM } else { ME },
+            content: format!("m{id}"),
+            created_at: "2026-11-25T00:00:00.000Z".into(),
+            status: "sent".into(),
+            client_msg_id: client_msg_id.into(),
+        }
+    }
+
+    fn live(id: i64, sender_id: i64, client_msg_id: &str) -> Outgoing {
+        Outgoing::Live(Arc::new(LiveMessage::new(message(
+            id,
+            sender_id,
+            client_msg_id,
+        ))))
+    }
+
+    fn finished(id: i64, client_msg_id: &str, created: bool) -> Outgoing {
+        Outgoing::SendFinished {
+            client_msg_id: client_msg_id.into(),
+            ack: Some((message(id, ME, client_msg_id), created)),
+        }
+    }
+
+    /// Writes `items` in order; the frames as (type, message id).
+    async fn frames(items: Vec<Outgoing>) -> Vec<(String, i64)> {
+        let (mut sink, mut written): (_, UnboundedReceiver<Message>) = unbounded();
+        let mut writer = Writer::new(ME);
+        for item in items {
+            writer.write(&mut sink, item).await.expect("written");
+        }
+        drop(sink);
+        let mut out = Vec::new();
+        while let Some(Message::Text(text)) = futures::StreamExt::next(&mut written).await {
+            let v: Value = serde_json::from_str(text.as_str()).expect("JSON");
+            let id = v["message"]["id"]
+                .as_i64()
+                .or(v["up_to_id"].as_i64())
+                .unwrap_or(0);
+            out.push((v["type"].as_str().unwrap_or_default().to_owned(), id));
+        }
+        out
+    }
+
+    fn expect(list: &[(&str, i64)]) -> Vec<(String, i64)> {
+        list.iter().map(|(t, id)| ((*t).to_owned(), *id)).collect()
+    }
+
+    #[tokio::test]
+    async fn my_own_send_is_acknowledged_once_whether_the_echo_or_the_answer_comes_first() {
+        let answer_first = frames(vec![
+            Outgoing::SendStarted("a".into()),
+            finished(5, "a", true),
+            live(5, ME, "a"),
+            live(6, THEM, "x"),
+        ])
+        .await;
+        assert_eq!(answer_first, expect(&[("sent", 5), ("message", 6)]));
+
+        let echo_first = frames(vec![
+            Outgoing::SendStarted("a".into()),
+            live(5, ME, "a"),
+            live(6, THEM, "x"),
+            finished(5, "a", true),
+        ])
+        .await;
+        assert_eq!(echo_first, expect(&[("sent", 5), ("message", 6)]));
+    }
+
+    #[tokio::test]
+    async fn my_messages_sent_elsewhere_are_messages_here() {
+        let got = frames(vec![live(5, ME, "from-another-socket"), live(6, THEM, "x")]).await;
+        assert_eq!(got, expect(&[("message", 5), ("message", 6)]));
+    }
+
+    #[tokio::test]
+    async fn a_retry_is_acknowledged_without_waiting_for_an_echo() {
+        let got = frames(vec![
+            Outgoing::SendStarted("a".into()),
+            finished(5, "a", false),
+            live(5, ME, "a"),
+        ])
+        .await;
+        // The echo of a retry can only be a stale duplicate: here it is shown
+        // as a message, since this socket no longer expects it.
+        assert_eq!(got, expect(&[("sent", 5), ("message", 5)]));
+    }
+
+    #[tokio::test]
+    async fn a_replay_is_complete_and_live_messages_it_covered_are_not_repeated() {
+        let got = frames(vec![
+            live(7, THEM, "x"),
+            Outgoing::Replay {
+                messages: vec![message(6, THEM, "w"), message(7, THEM, "x")],
+                up_to_id: 7,
+                more: false,
+            },
+            live(7, THEM, "x"),
+            live(8, THEM, "y"),
+        ])
+        .await;
+        assert_eq!(
+            got,
+            expect(&[
+                ("message", 7),
+                ("message", 6),
+                ("message", 7),
+                ("sync_done", 7),
+                ("message", 8)
+            ])
+        );
+    }
 }

@@ -21,7 +21,7 @@ use totilove_proto::{
     },
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
-use totilove_kit::grpc::Outbound;
+use totilove_kit::{config::Secret, grpc::Outbound};
 use totilove_testkit::TestSystem;
 use uuid::Uuid;
 
@@ -182,6 +182,27 @@ impl App {
     pub async fn watch(&self, people: &[i64]) -> Watcher {
         Watcher::start(&self.system.redis.url(), people).await
     }
+}
+
+/// One more message service instance on the same stores (settings
+/// overridden by `overrides`); a client for it. It runs until the test ends.
+pub async fn another_message_service(app: &App, overrides: &[(&str, &str)]) -> Client {
+    let mut settings = app.system.settings.clone();
+    settings.insert("MESSAGE_LISTEN_ADDR".into(), "127.0.0.1:0".into());
+    for (name, value) in overrides {
+        settings.insert((*name).into(), (*value).into());
+    }
+    let config = totilove_message::Config::from_source(&settings).expect("a config");
+    let service = totilove_message::Application::build(config)
+        .await
+        .expect("the service starts");
+    let url = format!("http://127.0.0.1:{}", service.port());
+    tokio::spawn(service.run_until_stopped(std::future::pending()));
+    let token = Secret::new(settings["INTERNAL_TOKEN"].clone());
+    MessageServiceClient::with_interceptor(
+        totilove_kit::grpc::channel(&url).expect("a URL"),
+        Outbound::new(&token).expect("a token"),
+    )
 }
 
 pub async fn send(

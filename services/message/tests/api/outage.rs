@@ -1,17 +1,16 @@
 //! PostgreSQL out of reach: sends answer 503 within seconds, never hang, and
 //! nothing is acknowledged that was not committed.
 
-use std::{collections::HashMap, net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use tokio::{
     net::{TcpListener, TcpStream},
     sync::watch,
 };
-use totilove_kit::{Code, config::Secret, grpc::Outbound};
-use totilove_proto::message::v1::message_service_client::MessageServiceClient;
+use totilove_kit::Code;
 use uuid::Uuid;
 
-use crate::helpers::{App, Client, PATIENCE, code, send};
+use crate::helpers::{App, Client, PATIENCE, another_message_service, code, send};
 
 /// A TCP forwarder in front of PostgreSQL that can cut every connection and
 /// refuse new ones, as an unreachable database would.
@@ -53,27 +52,15 @@ impl Proxy {
 
 /// Another message service instance, reaching PostgreSQL through `proxy`.
 async fn message_service_behind(app: &App, proxy: &Proxy) -> Client {
-    let mut settings: HashMap<String, String> = app.system.settings.clone();
     let url = &app.system.database_url;
     let (scheme_user, rest) = url.split_once('@').expect("a URL with a user");
     let (_, database) = rest.split_once('/').expect("a URL with a database");
-    settings.insert(
-        "DATABASE_URL".into(),
-        format!("{scheme_user}@{}/{database}", proxy.addr),
-    );
-    settings.insert("MESSAGE_LISTEN_ADDR".into(), "127.0.0.1:0".into());
-    settings.insert("MESSAGE_DB_TIMEOUT_MS".into(), "2000".into());
-    let config = totilove_message::Config::from_source(&settings).expect("a config");
-    let service = totilove_message::Application::build(config)
-        .await
-        .expect("the service starts");
-    let url = format!("http://127.0.0.1:{}", service.port());
-    tokio::spawn(service.run_until_stopped(std::future::pending()));
-    let token = Secret::new(settings["INTERNAL_TOKEN"].clone());
-    MessageServiceClient::with_interceptor(
-        totilove_kit::grpc::channel(&url).expect("a URL"),
-        Outbound::new(&token).expect("a token"),
+    let proxied = format!("{scheme_user}@{}/{database}", proxy.addr);
+    another_message_service(
+        app,
+        &[("DATABASE_URL", &proxied), ("MESSAGE_DB_TIMEOUT_MS", "2000")],
     )
+    .await
 }
 
 #[tokio::test]

@@ -1,0 +1,79 @@
+// The REST side of the API. Authentication is the HttpOnly session cookie set
+// by login: same-origin requests carry it, and the token never sits in
+// JavaScript or in storage where a script could read it.
+
+/** The API's `{"error": {"code", "message"}}`, plus the HTTP status. */
+export class ApiError extends Error {
+  constructor(status, code, message, retryAfter = null) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** The server promises an answer within 10 s; give up a little later. */
+const TIMEOUT_MS = 15_000;
+
+let onUnauthorized = () => {};
+
+/** Called once when any request finds the session gone (401 `unauthorized`). */
+export function setUnauthorizedHandler(handler) {
+  onUnauthorized = handler;
+}
+
+/**
+ * Calls the API and returns the parsed JSON body (null for 204).
+ * Throws an ApiError: the server's own, or `network` / `timeout` when there
+ * was no answer. `quiet` skips the session-ended handler (for the boot check).
+ */
+export async function api(method, path, body, { quiet = false } = {}) {
+  const init = {
+    method,
+    credentials: 'same-origin',
+    headers: { Accept: 'application/json' },
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (e) {
+    if (e?.name === 'TimeoutError') {
+      throw new ApiError(0, 'timeout', 'Totilove took too long to answer. Please try again.');
+    }
+    throw new ApiError(0, 'network', 'Totilove cannot be reached. Check your connection and try again.');
+  }
+  if (res.status === 204) return null;
+  const text = await res.text().catch(() => '');
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (res.ok) return data;
+  const error = data?.error;
+  const retryAfter = Number(res.headers.get('Retry-After')) || null;
+  const err = new ApiError(
+    res.status,
+    typeof error?.code === 'string' ? error.code : `http_${res.status}`,
+    typeof error?.message === 'string' ? error.message : `Something went wrong (HTTP ${res.status}).`,
+    retryAfter,
+  );
+  if (err.code === 'unauthorized' && !quiet) onUnauthorized(err);
+  throw err;
+}
+
+/** The sentence to show a person for an error, with the wait for 429s. */
+export function describe(err) {
+  if (!(err instanceof ApiError)) return 'Something went wrong. Please try again.';
+  if (err.code === 'rate_limited' && err.retryAfter) {
+    const wait = err.retryAfter === 1 ? '1 second' : `${err.retryAfter} seconds`;
+    return `${err.message} Try again in ${wait}.`;
+  }
+  return err.message;
+}

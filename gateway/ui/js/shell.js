@@ -1,0 +1,149 @@
+// The signed-in page: a sidebar (me, the connection state, my
+// conversations) and a main pane chosen by the address's hash:
+//   #/            nothing open          #/chat/12     the chat with person 12
+//   #/people      people search         #/people/12   person 12's profile
+//   #/me          my profile, sessions and blocks
+// On a narrow screen only one of the two panes shows at a time.
+
+import { fill, h, icon, srOnly } from './dom.js';
+import { displayName } from './format.js';
+import { mountChat } from './chat-view.js';
+import { mountConversationList } from './conversation-list.js';
+import { mountProfile, mountSearch } from './people-view.js';
+import * as realtime from './realtime.js';
+import { mountSettings } from './settings-view.js';
+import * as store from './store.js';
+import { avatar, emptyState } from './widgets.js';
+
+function parseRoute(hash) {
+  const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean);
+  const id = /^[1-9]\d{0,15}$/.test(parts[1] ?? '') ? Number(parts[1]) : null;
+  // A chat with oneself is not a thing: show one's own profile instead.
+  if (parts[0] === 'chat' && id) return id === store.state.me?.id ? { name: 'profile', id } : { name: 'chat', id };
+  if (parts[0] === 'people' && id) return { name: 'profile', id };
+  if (parts[0] === 'people' && parts.length === 1) return { name: 'people' };
+  if (parts[0] === 'me' && parts.length === 1) return { name: 'me' };
+  return { name: 'home' };
+}
+
+export function mountShell(root, { onLogout }) {
+  const meButton = h('a', { class: 'me-link', href: '#/me' });
+  const peopleButton = h('a', { class: 'icon-button', href: '#/people', title: 'Find people' }, icon('search'), srOnly('Find people'));
+  const banner = h('div', { class: 'connection', role: 'status', 'aria-live': 'polite' });
+  const listArea = h('nav', { class: 'conv-area', 'aria-label': 'Your conversations' });
+  const sidebar = h(
+    'aside',
+    { class: 'sidebar' },
+    h('header', { class: 'sidebar-head' }, meButton, h('div', { class: 'head-actions' }, peopleButton)),
+    banner,
+    h('h1', { class: 'sidebar-title', text: 'Messages' }),
+    listArea,
+  );
+  const main = h('main', { class: 'main', id: 'main', tabindex: '-1' });
+  const shell = h('div', { class: 'shell' }, sidebar, main);
+  fill(root, shell);
+
+  const unmountList = mountConversationList(listArea);
+  let unmountView = () => {};
+  let routeKey = '';
+
+  function route() {
+    const r = parseRoute(location.hash);
+    const key = `${r.name}:${r.id ?? ''}`;
+    if (key === routeKey) return;
+    routeKey = key;
+    unmountView();
+    unmountView = () => {};
+    shell.dataset.pane = r.name === 'home' ? 'list' : 'main';
+    store.setOpenChat(r.name === 'chat' ? r.id : null);
+    main.replaceChildren();
+    switch (r.name) {
+      case 'chat':
+        unmountView = mountChat(main, r.id);
+        break;
+      case 'people':
+        unmountView = mountSearch(main);
+        break;
+      case 'profile':
+        unmountView = mountProfile(main, r.id);
+        main.focus({ preventScroll: true });
+        break;
+      case 'me':
+        unmountView = mountSettings(main, { onLogout });
+        main.focus({ preventScroll: true });
+        break;
+      default:
+        fill(
+          main,
+          h(
+            'div',
+            { class: 'welcome' },
+            icon('chat', 'welcome-mark'),
+            emptyState(
+              'Pick a conversation',
+              'Choose someone on the left, or find someone new to talk to.',
+              h('a', { class: 'button primary', href: '#/people', text: 'Find people' }),
+            ),
+          ),
+        );
+    }
+  }
+
+  function renderMe() {
+    const me = store.state.me;
+    fill(meButton, avatar(me, 'sm'), h('span', { class: 'me-name' }, h('bdi', { text: displayName(me) })));
+    meButton.setAttribute('aria-label', `Your profile and settings (${displayName(me)})`);
+  }
+
+  let countdown = null;
+  function renderConnection() {
+    clearInterval(countdown);
+    clearTimeout(countdown);
+    const { status, retryAt } = store.state.connection;
+    banner.dataset.status = status;
+    if (status === 'online') {
+      banner.replaceChildren();
+      return;
+    }
+    if (status === 'connecting') {
+      // Usually over in milliseconds: only a slow connection is worth a banner.
+      banner.replaceChildren();
+      countdown = setTimeout(() => fill(banner, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Connecting…'), 1_500);
+      return;
+    }
+    const text = h('span');
+    const tick = () => {
+      const seconds = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+      text.textContent = seconds > 0 ? `Offline. Reconnecting in ${seconds} s…` : 'Offline. Reconnecting…';
+    };
+    tick();
+    countdown = setInterval(tick, 1000);
+    fill(banner, text, h('button', { type: 'button', class: 'link', text: 'Retry now', on: { click: realtime.reconnectNow } }));
+  }
+
+  function renderTitle() {
+    const unread = store.totalUnread();
+    document.title = unread ? `(${unread}) Totilove` : 'Totilove';
+  }
+
+  const offs = [
+    store.on('me', renderMe),
+    store.on('connection', renderConnection),
+    store.on('conversations', renderTitle),
+  ];
+  renderMe();
+  renderConnection();
+  renderTitle();
+  window.addEventListener('hashchange', route);
+  route();
+
+  return () => {
+    window.removeEventListener('hashchange', route);
+    clearInterval(countdown);
+    clearTimeout(countdown);
+    for (const off of offs) off();
+    unmountView();
+    unmountList();
+    document.title = 'Totilove';
+  };
+}

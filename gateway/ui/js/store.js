@@ -1,0 +1,403 @@
+// What the page knows: me, my conversations, the chats I opened, who is
+// online or typing, and my messages not yet acknowledged. Views read it and
+// subscribe to its events; the REST calls and socket events feed it.
+//
+// Messages are keyed by id everywhere, so the same message arriving twice
+// (history, a live event, a sync replay) is stored once.
+
+import { api } from './api.js';
+import { uuid } from './format.js';
+
+/** A typing indicator lapses by itself after this long without a repeat. */
+const TYPING_LAPSE_MS = 6_000;
+
+const bus = new EventTarget();
+
+/** Subscribes to a store event; returns the function that unsubscribes. */
+export function on(type, handler) {
+  const listener = (e) => handler(e.detail);
+  bus.addEventListener(type, listener);
+  return () => bus.removeEventListener(type, listener);
+}
+
+function emit(type, detail = null) {
+  bus.dispatchEvent(new CustomEvent(type, { detail }));
+}
+
+export const state = {
+  /** `{id, username, display_name, email}` */
+  me: null,
+  profile: null,
+  /** other user id → `{user, last_message, unread_count, online}` */
+  conversations: new Map(),
+  /** Whether the conversation list has been loaded once (the baseline for `sync`). */
+  conversationsLoaded: false,
+  conversationsError: null,
+  /** user id → `user` cards met anywhere (search, profiles, conversations) */
+  people: new Map(),
+  /** user id → `{online, last_seen}` */
+  presence: new Map(),
+  /** user id → timer that ends their typing indicator */
+  typing: new Map(),
+  /** other user id → chat (see newChat) */
+  chats: new Map(),
+  /** client_msg_id → my message waiting for its `sent` ack, in the order written */
+  outbox: new Map(),
+  /** other user id → unsent text in the composer */
+  drafts: new Map(),
+  /** The newest message id in the last conversation list (the first `sync` starts there). */
+  listUpTo: 0,
+  /** The chat on screen, if any (its incoming messages are read, not unread). */
+  openChatId: null,
+  /** `connecting`, `online` or `offline` (with `retryAt`, ms since epoch). */
+  connection: { status: 'connecting', retryAt: null },
+};
+
+export function signIn({ user, profile }) {
+  state.me = user;
+  state.profile = profile;
+  state.people.set(user.id, user);
+}
+
+/** Forgets everything (logout, or the session ended). */
+export function signOut() {
+  for (const timer of state.typing.values()) clearTimeout(timer);
+  Object.assign(state, {
+    me: null,
+    profile: null,
+    conversations: new Map(),
+    conversationsLoaded: false,
+    conversationsError: null,
+    people: new Map(),
+    presence: new Map(),
+    typing: new Map(),
+    chats: new Map(),
+    outbox: new Map(),
+    drafts: new Map(),
+    listUpTo: 0,
+    openChatId: null,
+    connection: { status: 'connecting', retryAt: null },
+  });
+}
+
+/** The page now shows the chat with `otherId` (or no chat: null). */
+export function setOpenChat(otherId) {
+  state.openChatId = otherId;
+  emit('route');
+}
+
+export function setConnection(status, retryAt = null) {
+  state.connection = { status, retryAt };
+  emit('connection');
+}
+
+export function updateMe(user, profile) {
+  if (user) state.me = { ...state.me, ...user };
+  if (profile) state.profile = profile;
+  state.people.set(state.me.id, state.me);
+  emit('me');
+}
+
+export function rememberPerson(user, presence = null) {
+  state.people.set(user.id, user);
+  const conv = state.conversations.get(user.id);
+  if (conv) conv.user = user;
+  if (presence) setPresence(user.id, presence.online, presence.last_seen, { quiet: true });
+}
+
+// ---- conversations ------------------------------------------------------------
+
+/** Loads the conversation list; the newest message in it is where `sync` starts. */
+export async function loadConversations() {
+  try {
+    const { conversations } = await api('GET', '/api/conversations');
+    const fresh = new Map();
+    let upTo = 0;
+    for (const c of conversations) {
+      const local = state.conversations.get(c.user.id);
+      // A message that arrived while the list was on its way is newer than
+      // what the server counted: keep what the page already knows.
+      const keepLocal = local?.last_message && (!c.last_message || local.last_message.id > c.last_message.id);
+      const conv = keepLocal ? { ...local, user: c.user, online: c.online } : { ...c };
+      if (state.openChatId === c.user.id && document.visibilityState === 'visible') conv.unread_count = 0;
+      fresh.set(c.user.id, conv);
+      state.people.set(c.user.id, c.user);
+      const presence = state.presence.get(c.user.id);
+      state.presence.set(c.user.id, { online: c.online, last_seen: presence?.last_seen ?? null });
+      if (c.last_message) upTo = Math.max(upTo, c.last_message.id);
+    }
+    // Conversations started here and not yet in the server's answer stay.
+    for (const [id, conv] of state.conversations) if (!fresh.has(id) && conv.last_message) fresh.set(id, conv);
+    state.conversations = fresh;
+    state.listUpTo = upTo;
+    state.conversationsLoaded = true;
+    state.conversationsError = null;
+  } catch (e) {
+    state.conversationsError = e;
+  }
+  emit('conversations');
+  emit('presence');
+}
+
+let refreshTimer = null;
+/** Reloads the list soon, once, however many callers ask (a new partner appeared). */
+export function refreshConversationsSoon() {
+  if (refreshTimer) return;
+  refreshTimer = setTimeout(() => {
+    refreshTimer = null;
+    if (state.me) loadConversations();
+  }, 400);
+}
+
+/** Conversations, newest activity first (ids grow in commit order). */
+export function sortedConversations() {
+  return [...state.conversations.values()].sort(
+    (a, b) => (b.last_message?.id ?? 0) - (a.last_message?.id ?? 0),
+  );
+}
+
+export function totalUnread() {
+  let n = 0;
+  for (const c of state.conversations.values()) n += c.unread_count;
+  return n;
+}
+
+// ---- chats and messages ---------------------------------------------------------
+
+const STATUS_RANK = { sent: 0, delivered: 1, read: 2 };
+
+function newChat(otherId) {
+  return {
+    otherId,
+    /** id → message */
+    messages: new Map(),
+    loaded: false,
+    loading: null,
+    error: null,
+    /** More messages lie before the oldest loaded one. */
+    hasOlder: false,
+    loadingOlder: false,
+    /** The highest incoming id we told the server is read. */
+    readUpTo: 0,
+  };
+}
+
+/** The chat with a person, loading its latest page the first time. */
+export function openChat(otherId) {
+  let chat = state.chats.get(otherId);
+  if (!chat) {
+    chat = newChat(otherId);
+    state.chats.set(otherId, chat);
+  }
+  if (!chat.loaded && !chat.loading) chat.loading = loadLatest(chat);
+  return chat;
+}
+
+async function loadLatest(chat) {
+  try {
+    const page = await api('GET', `/api/messages/${state.me.id}/${chat.otherId}?limit=50`);
+    for (const m of page.messages) storeMessage(chat, m);
+    chat.hasOlder = page.has_more;
+    chat.loaded = true;
+    chat.error = null;
+  } catch (e) {
+    chat.error = e;
+  } finally {
+    chat.loading = null;
+  }
+  emit('chat', { otherId: chat.otherId, kind: 'loaded' });
+}
+
+/** Loads the page before the oldest loaded message (scrolling up). */
+export async function loadOlder(chat) {
+  if (!chat.loaded || !chat.hasOlder || chat.loadingOlder) return;
+  const oldest = Math.min(...chat.messages.keys());
+  chat.loadingOlder = true;
+  emit('chat', { otherId: chat.otherId, kind: 'loading-older' });
+  try {
+    const page = await api('GET', `/api/messages/${state.me.id}/${chat.otherId}?before=${oldest}&limit=50`);
+    for (const m of page.messages) storeMessage(chat, m);
+    chat.hasOlder = page.has_more;
+    chat.olderError = null;
+  } catch (e) {
+    chat.olderError = e;
+  } finally {
+    chat.loadingOlder = false;
+  }
+  emit('chat', { otherId: chat.otherId, kind: 'older' });
+}
+
+/** Stores a message in a chat; a known id only ever moves its status forward. */
+function storeMessage(chat, m) {
+  const known = chat.messages.get(m.id);
+  if (!known) {
+    chat.messages.set(m.id, { ...m });
+  } else if (STATUS_RANK[m.status] > STATUS_RANK[known.status]) {
+    known.status = m.status;
+  }
+}
+
+function otherOf(m) {
+  return m.sender_id === state.me.id ? m.receiver_id : m.sender_id;
+}
+
+/** True when the chat with this person is on screen and the page is visible. */
+export function chatVisible(otherId) {
+  return state.openChatId === otherId && document.visibilityState === 'visible';
+}
+
+/**
+ * A message from the server (live, replayed by `sync`, or the ack of my
+ * own send): stored once, my pending copy replaced, the conversation updated.
+ */
+export function receiveMessage(m) {
+  if (!state.me) return;
+  const otherId = otherOf(m);
+  const mine = m.sender_id === state.me.id;
+  if (mine) state.outbox.delete(m.client_msg_id);
+  const chat = state.chats.get(otherId);
+  if (chat) storeMessage(chat, m);
+
+  const conv = state.conversations.get(otherId);
+  if (conv) {
+    if (!conv.last_message || m.id > conv.last_message.id) {
+      conv.last_message = { ...m };
+      if (!mine && !chatVisible(otherId)) conv.unread_count += 1;
+    }
+  } else {
+    const user = state.people.get(otherId);
+    if (user) {
+      const presence = state.presence.get(otherId);
+      state.conversations.set(otherId, {
+        user,
+        last_message: { ...m },
+        unread_count: !mine && !chatVisible(otherId) ? 1 : 0,
+        online: presence?.online ?? false,
+      });
+    }
+    // The server knows their card and unread count: ask it.
+    refreshConversationsSoon();
+  }
+  if (!mine) setTyping(otherId, false);
+  emit('chat', { otherId, kind: 'message', message: m, mine });
+  emit('conversations');
+}
+
+/** `status`: my messages to `with` up to `up_to_id` are now delivered or read. */
+export function applyStatus({ with: otherId, up_to_id: upTo, status }) {
+  const rank = STATUS_RANK[status];
+  if (rank === undefined) return;
+  const raise = (m) => {
+    if (m.sender_id === state.me.id && m.id <= upTo && STATUS_RANK[m.status] < rank) m.status = status;
+  };
+  const chat = state.chats.get(otherId);
+  if (chat) for (const m of chat.messages.values()) raise(m);
+  const conv = state.conversations.get(otherId);
+  if (conv?.last_message) raise(conv.last_message);
+  emit('chat', { otherId, kind: 'status' });
+  emit('conversations');
+}
+
+/**
+ * When the chat is on screen: the highest incoming message not yet marked
+ * read, to send in a `read` frame (or null). Marks them read locally.
+ */
+export function takeReadMark(otherId) {
+  const chat = state.chats.get(otherId);
+  if (!chat?.loaded || !chatVisible(otherId)) return null;
+  let upTo = 0;
+  let unread = false;
+  for (const m of chat.messages.values()) {
+    if (m.sender_id !== otherId) continue;
+    if (m.id > upTo) upTo = m.id;
+    if (m.status !== 'read') unread = true;
+  }
+  const conv = state.conversations.get(otherId);
+  if (conv && conv.unread_count > 0) {
+    conv.unread_count = 0;
+    unread = true;
+    emit('conversations');
+  }
+  if (!unread || upTo <= chat.readUpTo) return null;
+  chat.readUpTo = upTo;
+  for (const m of chat.messages.values()) if (m.sender_id === otherId && m.id <= upTo) m.status = 'read';
+  return upTo;
+}
+
+// ---- my messages on their way ------------------------------------------------------
+
+/** Queues a message (shown at once as pending); the socket sends it. */
+export function queueMessage(to, content) {
+  const pending = {
+    client_msg_id: uuid(),
+    to,
+    content,
+    created_at: new Date().toISOString(),
+    state: 'pending',
+    error: null,
+    sentAt: 0,
+  };
+  state.outbox.set(pending.client_msg_id, pending);
+  emit('chat', { otherId: to, kind: 'pending', mine: true });
+  return pending;
+}
+
+export function pendingFor(otherId) {
+  return [...state.outbox.values()].filter((p) => p.to === otherId);
+}
+
+/** The server refused a send (`error` with its client_msg_id): show why. */
+export function failPending(clientMsgId, message) {
+  const p = state.outbox.get(clientMsgId);
+  if (!p) return;
+  p.state = 'failed';
+  p.error = message;
+  emit('chat', { otherId: p.to, kind: 'pending' });
+}
+
+/** Puts a failed message back in line, with the same client_msg_id. */
+export function retryPending(clientMsgId) {
+  const p = state.outbox.get(clientMsgId);
+  if (!p) return null;
+  p.state = 'pending';
+  p.error = null;
+  p.sentAt = 0;
+  emit('chat', { otherId: p.to, kind: 'pending' });
+  return p;
+}
+
+export function discardPending(clientMsgId) {
+  const p = state.outbox.get(clientMsgId);
+  if (!p) return;
+  state.outbox.delete(clientMsgId);
+  emit('chat', { otherId: p.to, kind: 'pending' });
+}
+
+// ---- presence and typing ----------------------------------------------------------
+
+export function setPresence(userId, online, lastSeen, { quiet = false } = {}) {
+  const known = state.presence.get(userId);
+  state.presence.set(userId, { online, last_seen: lastSeen ?? known?.last_seen ?? null });
+  const conv = state.conversations.get(userId);
+  if (conv) conv.online = online;
+  if (!online) setTyping(userId, false);
+  if (!quiet) emit('presence', { userId });
+}
+
+export function isTyping(userId) {
+  return state.typing.has(userId);
+}
+
+export function setTyping(userId, typing) {
+  const timer = state.typing.get(userId);
+  if (timer) clearTimeout(timer);
+  if (typing) {
+    state.typing.set(
+      userId,
+      setTimeout(() => setTyping(userId, false), TYPING_LAPSE_MS),
+    );
+  } else {
+    state.typing.delete(userId);
+  }
+  if (typing || timer) emit('typing', { userId });
+}

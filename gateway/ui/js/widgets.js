@@ -1,0 +1,125 @@
+// Small pieces shared by the views: avatars, presence dots, form fields with
+// the API's validation messages, busy buttons, toasts.
+
+import { ApiError, describe } from './api.js';
+import { h, srOnly } from './dom.js';
+import { displayName, hue, initials } from './format.js';
+
+/**
+ * A person's avatar: their initials on a colour of their own. Photos from
+ * `avatar_url` are not loaded: an image from any address a member chooses
+ * would tell that address who looks at the profile (their IP address), and
+ * the page's CSP keeps images to this origin anyway.
+ */
+export function avatar(user, size = 'md', online = null) {
+  const el = h('span', { class: `avatar avatar-${size}`, 'aria-hidden': 'true' }, initials(displayName(user)));
+  el.style.setProperty('--hue', String(hue(user.id)));
+  if (online === null) return el;
+  return h('span', { class: 'avatar-wrap' }, el, presenceDot(online));
+}
+
+export function presenceDot(online) {
+  return h('span', { class: online ? 'dot dot-online' : 'dot', title: online ? 'Online' : 'Offline' }, srOnly(online ? 'online' : 'offline'));
+}
+
+/** A form-level error line, announced when it appears. */
+export function errorLine() {
+  const el = h('p', { class: 'form-error', role: 'alert', hidden: true });
+  return {
+    el,
+    show(err) {
+      el.textContent = typeof err === 'string' ? err : describe(err);
+      el.hidden = false;
+    },
+    clear() {
+      el.textContent = '';
+      el.hidden = true;
+    },
+  };
+}
+
+let fieldCount = 0;
+
+/**
+ * A labelled form control with an optional hint and its own error line.
+ * `name` is the API's field name: a 400 whose message names it lands here.
+ */
+export function field({ label, name, control, hint = null }) {
+  fieldCount += 1;
+  const id = `f-${name}-${fieldCount}`;
+  control.id = id;
+  control.name = name;
+  const hintEl = hint ? h('p', { class: 'hint', id: `${id}-hint`, text: hint }) : null;
+  const errorEl = h('p', { class: 'field-error', id: `${id}-error`, hidden: true });
+  control.setAttribute('aria-describedby', [hintEl?.id, errorEl.id].filter(Boolean).join(' '));
+  const el = h('div', { class: 'field' }, h('label', { for: id, text: label }), control, hintEl, errorEl);
+  return {
+    el,
+    name,
+    control,
+    showError(message) {
+      errorEl.textContent = message;
+      errorEl.hidden = false;
+      control.setAttribute('aria-invalid', 'true');
+    },
+    clearError() {
+      errorEl.textContent = '';
+      errorEl.hidden = true;
+      control.removeAttribute('aria-invalid');
+    },
+  };
+}
+
+/**
+ * Shows an API error on the form: next to the field its message names
+ * (focusing it), otherwise on the form's error line.
+ */
+export function showFormError(err, fields, formError) {
+  for (const f of fields) f.clearError();
+  formError.clear();
+  if (err instanceof ApiError && (err.code === 'invalid_request' || err.code === 'conflict')) {
+    const text = err.message.toLowerCase();
+    const target = fields.find((f) => new RegExp(`\\b${f.name}\\b`).test(text));
+    if (target) {
+      target.showError(err.message);
+      target.control.focus();
+      return;
+    }
+  }
+  formError.show(err);
+}
+
+/** Runs `task` with the button disabled and saying it is busy. */
+export async function busy(button, task) {
+  const label = button.textContent;
+  button.disabled = true;
+  button.setAttribute('aria-busy', 'true');
+  try {
+    return await task();
+  } finally {
+    button.disabled = false;
+    button.removeAttribute('aria-busy');
+    button.textContent = label;
+  }
+}
+
+/** A short message at the bottom of the screen (announced politely). */
+export function toast(text, kind = 'info') {
+  const region = document.getElementById('toasts');
+  if (!region) return;
+  const el = h('p', { class: `toast toast-${kind}`, text });
+  region.append(el);
+  setTimeout(() => el.classList.add('toast-out'), 3_500);
+  setTimeout(() => el.remove(), 4_000);
+}
+
+/** A calm placeholder for empty or failed areas. */
+export function emptyState(title, text = null, ...actions) {
+  return h(
+    'div',
+    { class: 'empty' },
+    h('p', { class: 'empty-title', text: title }),
+    text ? h('p', { class: 'empty-text', text }) : null,
+    actions.length ? h('div', { class: 'empty-actions' }, actions) : null,
+  );
+}
