@@ -23,13 +23,15 @@ use tokio::{
     time::Instant,
 };
 use totilove_kit::events::{Event, MessageJson, user_channel};
-use totilove_proto::message::v1::{HeadRequest, SyncRequest};
+use totilove_proto::message::v1::{
+    ConversationsRequest, HeadRequest, SyncRequest, message_service_client::MessageServiceClient,
+};
 
 use super::{
     Inner, lock,
     outbox::{LiveMessage, Offer, Outgoing, Priority, SocketHandle},
 };
-use crate::{routes::messages::message_json, ws::protocol::ServerEvent};
+use crate::{routes::messages::message_json, state::Intercepted, ws::protocol::ServerEvent};
 
 /// Events waiting for one person's chain.
 const QUEUE: usize = 1024;
@@ -171,6 +173,35 @@ async fn subscribe(hub: &Inner, shared: &UserChain, channel: &str) -> bool {
     false
 }
 
+/// The newest message id to or from `user_id` (0 when none).
+///
+/// A message service that does not answer `Head` yet (it was added later) is
+/// asked for the conversations instead: the newest of their last messages is
+/// the same id. Its answer may come from a cache that lags, which can only
+/// make the head too old, never too new: the chain then repairs from it and
+/// delivers a few messages from before the socket opened, but loses none.
+async fn head(
+    messages: &mut MessageServiceClient<Intercepted>,
+    user_id: i64,
+) -> Result<i64, tonic::Status> {
+    match messages.head(HeadRequest { user_id }).await {
+        Ok(reply) => Ok(reply.into_inner().last_message_id),
+        Err(status) if status.code() == tonic::Code::Unimplemented => {
+            let reply = messages
+                .conversations(ConversationsRequest { user_id })
+                .await?
+                .into_inner();
+            Ok(reply
+                .conversations
+                .iter()
+                .filter_map(|c| c.last_message.as_ref().map(|m| m.id))
+                .max()
+                .unwrap_or(0))
+        }
+        Err(status) => Err(status),
+    }
+}
+
 impl Chain {
     /// Follows the person's events until the chain retires. Calls to the
     /// message service (the head, repairs) are retried with backoff, and
@@ -208,18 +239,15 @@ impl Chain {
         let user_id = self.shared.user_id;
         let mut messages = self.hub.messages.clone();
         let outcome = match self.last_id {
-            None => {
-                let call = messages.head(HeadRequest { user_id });
-                match tokio::time::timeout(RPC_TIMEOUT, call).await {
-                    Ok(Ok(reply)) => {
-                        self.last_id = Some(reply.into_inner().last_message_id);
-                        self.shared.ready.send_replace(true);
-                        Ok(())
-                    }
-                    Ok(Err(status)) => Err(format!("head: {:?}", status.code())),
-                    Err(_) => Err("head: timed out".to_owned()),
+            None => match tokio::time::timeout(RPC_TIMEOUT, head(&mut messages, user_id)).await {
+                Ok(Ok(head)) => {
+                    self.last_id = Some(head);
+                    self.shared.ready.send_replace(true);
+                    Ok(())
                 }
-            }
+                Ok(Err(status)) => Err(format!("head: {:?}", status.code())),
+                Err(_) => Err("head: timed out".to_owned()),
+            },
             Some(after) => {
                 let call = messages.sync(SyncRequest {
                     user_id,

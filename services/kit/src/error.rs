@@ -210,7 +210,11 @@ impl From<sqlx::Error> for Error {
             // connections (53300), a statement or lock timeout (57014, 55P03).
             sqlx::Error::Database(db)
                 if db.code().is_some_and(|c| {
-                    c.starts_with("08") || c.starts_with("57P0") || c == "53300" || c == "57014" || c == "55P03"
+                    c.starts_with("08")
+                        || c.starts_with("57P0")
+                        || c == "53300"
+                        || c == "57014"
+                        || c == "55P03"
                 }) =>
             {
                 tracing::warn!(error = %e, "PostgreSQL cannot serve now");

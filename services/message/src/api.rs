@@ -97,10 +97,7 @@ impl pb::message_service_server::MessageService for MessageApi {
         }))
     }
 
-    async fn mark_read(
-        &self,
-        req: Request<pb::MarkReadRequest>,
-    ) -> Answer<pb::MarkStatusResponse> {
+    async fn mark_read(&self, req: Request<pb::MarkReadRequest>) -> Answer<pb::MarkStatusResponse> {
         let r = req.into_inner();
         let reader = UserId::parse(r.user_id, "user_id")?;
         let with = UserId::parse(r.with_user_id, "with")?;
@@ -141,6 +138,12 @@ impl pb::message_service_server::MessageService for MessageApi {
             messages: messages.into_iter().map(to_proto).collect(),
             more,
         }))
+    }
+
+    async fn head(&self, req: Request<pb::HeadRequest>) -> Answer<pb::HeadResponse> {
+        let user = UserId::parse(req.into_inner().user_id, "user_id")?;
+        let last_message_id = self.messages.store.head(user).await?;
+        Ok(Response::new(pb::HeadResponse { last_message_id }))
     }
 
     async fn partners(&self, req: Request<pb::PartnersRequest>) -> Answer<pb::PartnersResponse> {

@@ -23,7 +23,9 @@ impl UserId {
         if raw > 0 {
             Ok(Self(raw))
         } else {
-            Err(Error::invalid(format!("{field} must be a positive user id")))
+            Err(Error::invalid(format!(
+                "{field} must be a positive user id"
+            )))
         }
     }
 
@@ -145,7 +147,6 @@ impl Status {
     pub fn code(self) -> i16 {
         self as i16
     }
-
 }
 
 impl TryFrom<i16> for Status {
@@ -252,7 +253,9 @@ impl HistoryQuery {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid("give before or after, not both"));
             }
-            (Some(id), None) if id < 0 => return Err(Error::invalid("before must not be negative")),
+            (Some(id), None) if id < 0 => {
+                return Err(Error::invalid("before must not be negative"));
+            }
             (None, Some(id)) if id < 0 => return Err(Error::invalid("after must not be negative")),
             (Some(id), None) => Cursor::Before(id),
             (None, Some(id)) => Cursor::After(id),
@@ -364,7 +367,10 @@ mod tests {
         assert!(Content::try_from(emoji.clone()).is_ok());
         assert!(Content::try_from(format!("{emoji}x")).is_err());
         let kept = Content::try_from("  <script>\u{202e} ".to_owned());
-        assert_eq!(kept.ok().as_ref().map(Content::as_str), Some("  <script>\u{202e} "));
+        assert_eq!(
+            kept.ok().as_ref().map(Content::as_str),
+            Some("  <script>\u{202e} ")
+        );
         for bad in ["", " \n\t\u{3000}", "a\0b"] {
             assert!(Content::try_from(bad.to_owned()).is_err(), "{bad:?}");
         }
@@ -390,7 +396,10 @@ mod tests {
         let newest = Page::from_window(&window, false, Cursor::Newest, 3);
         assert_eq!(ids(&newest), Some((vec![17, 18, 19], true)));
         // Reaching the older end of an incomplete window: unknown.
-        assert_eq!(ids(&Page::from_window(&window, false, Cursor::Newest, 10)), None);
+        assert_eq!(
+            ids(&Page::from_window(&window, false, Cursor::Newest, 10)),
+            None
+        );
         assert_eq!(
             ids(&Page::from_window(&window, true, Cursor::Newest, 10)),
             Some(((10..20).collect(), false))
@@ -399,7 +408,10 @@ mod tests {
             ids(&Page::from_window(&window, false, Cursor::Before(14), 3)),
             Some((vec![11, 12, 13], true))
         );
-        assert_eq!(ids(&Page::from_window(&window, false, Cursor::Before(13), 3)), None);
+        assert_eq!(
+            ids(&Page::from_window(&window, false, Cursor::Before(13), 3)),
+            None
+        );
         assert_eq!(
             ids(&Page::from_window(&window, true, Cursor::Before(13), 3)),
             Some((vec![10, 11, 12], false))
@@ -412,7 +424,10 @@ mod tests {
             ids(&Page::from_window(&window, false, Cursor::After(17), 5)),
             Some((vec![18, 19], false))
         );
-        assert_eq!(ids(&Page::from_window(&window, false, Cursor::After(5), 3)), None);
+        assert_eq!(
+            ids(&Page::from_window(&window, false, Cursor::After(5), 3)),
+            None
+        );
         assert_eq!(
             ids(&Page::from_window(&window, true, Cursor::After(0), 3)),
             Some((vec![10, 11, 12], true))

@@ -1,8 +1,9 @@
 //! After the commit: cache writes and pub/sub events. New messages go
-//! through one task, in commit order, each round in one pipelined Redis round
-//! trip; it never holds up an acknowledgement (the writer hands a committed
-//! batch over and moves on). Status changes are written by their own request
-//! before it answers, so a reader who marked a message read sees it read.
+//! through one task, in commit order, each round (the batches committed
+//! meanwhile) in one Redis call; it never holds up an acknowledgement (the
+//! writer hands a committed batch over and moves on). Status changes are
+//! written by their own request before it answers, so a reader who marked a
+//! message read sees it read.
 //!
 //! Every message event carries `prev_id`, the id of the previous message to
 //! or from that person, so a gateway notices a lost event and repairs the gap
@@ -11,16 +12,17 @@
 use std::collections::{BTreeMap, HashMap};
 
 use tokio::{sync::mpsc, task::JoinHandle};
-use totilove_kit::events::{Event, user_channel};
+use totilove_kit::events::Event;
 
 use crate::{
-    cache::{Cache, Round, chat_key, conversations_key},
+    cache::{Cache, MessagesRound, chat_key, conversations_key},
     domain::{Message, Pair, Status},
     store::Marked,
 };
 
-/// The most committed batches merged into one round.
-const MAX_BATCHES_PER_ROUND: usize = 64;
+/// A round stops taking batches past this many messages (one Redis call
+/// holds Redis for its duration).
+const MAX_MESSAGES_PER_ROUND: usize = 1_000;
 
 /// A committed batch of new messages.
 #[derive(Debug, Default)]
@@ -57,14 +59,14 @@ pub struct Fanout {
 
 impl Fanout {
     pub fn spawn(cache: Cache, capacity: usize) -> (Self, JoinHandle<()>) {
-        let (queue, jobs) = mpsc::channel(capacity.max(1));
-        let task = tokio::spawn(run(jobs, cache.clone()));
+        let (queue, batches) = mpsc::channel(capacity.max(1));
+        let task = tokio::spawn(run(batches, cache.clone()));
         (Self { queue, cache }, task)
     }
 
-    /// Hands a job over without waiting. When the queue is full (Redis far
-    /// behind), the job is dropped: its events are lost (gateways repair by
-    /// sync) and its cache keys become dirty (deleted, not left wrong).
+    /// Hands a committed batch over without waiting. When the queue is full
+    /// (Redis far behind), it is dropped: its events are lost (gateways
+    /// repair by sync) and its cache keys become dirty (deleted, not wrong).
     pub fn push(&self, committed: Committed) {
         if let Err(e) = self.queue.try_send(committed) {
             let committed = match e {
@@ -76,68 +78,58 @@ impl Fanout {
     }
 
     /// After a committed mark: the cached statuses, and a `status` event to
-    /// the sender whose messages changed (`with`), in one round trip.
+    /// the sender whose messages changed (`with`).
     pub async fn status_changed(&self, reader: i64, with: i64, marked: Marked, status: Status) {
-        let mut round = self.cache.round();
-        round.status(Pair::new(reader, with), with, marked.bound, status);
         let event = Event::Status {
             with: reader,
             up_to_id: marked.changed_up_to_id,
             status: status.as_str().to_owned(),
         };
-        round.publish(user_channel(with), event.to_json());
-        round.run().await;
+        self.cache
+            .write_status(Pair::new(reader, with), with, marked.bound, &event, status)
+            .await;
     }
 }
 
 async fn run(mut batches: mpsc::Receiver<Committed>, cache: Cache) {
-    let mut taken = Vec::with_capacity(MAX_BATCHES_PER_ROUND);
-    while batches.recv_many(&mut taken, MAX_BATCHES_PER_ROUND).await > 0 {
-        let mut round = cache.round();
-        for committed in taken.drain(..) {
-            add_messages(&mut round, committed);
+    let mut round = MessagesRound::default();
+    while let Some(committed) = batches.recv().await {
+        add(&mut round, committed);
+        // Whatever else was committed meanwhile joins the round.
+        while round.messages() < MAX_MESSAGES_PER_ROUND {
+            match batches.try_recv() {
+                Ok(committed) => add(&mut round, committed),
+                Err(_) => break,
+            }
         }
-        round.run().await;
+        cache.write_messages(std::mem::take(&mut round)).await;
     }
 }
 
-fn add_messages(round: &mut Round, committed: Committed) {
+fn add(round: &mut MessagesRound, committed: Committed) {
     let Committed {
         messages,
         pair_before,
         head_before,
     } = committed;
 
-    // Cache first, so a client reacting to an event finds it there.
     let mut by_pair: BTreeMap<Pair, Vec<&Message>> = BTreeMap::new();
-    // person → other → last activity (ms)
-    let mut activity: BTreeMap<i64, BTreeMap<i64, i64>> = BTreeMap::new();
     for m in &messages {
         by_pair.entry(m.pair()).or_default().push(m);
-        let at = m.created_at.timestamp_millis();
-        activity.entry(m.sender_id).or_default().insert(m.receiver_id, at);
-        activity.entry(m.receiver_id).or_default().insert(m.sender_id, at);
     }
+    let mut entry_of: HashMap<i64, usize> = HashMap::with_capacity(messages.len());
     for (pair, part) in &by_pair {
         let before = pair_before.get(pair).copied().unwrap_or(0);
-        round.append(*pair, before, part);
-    }
-    for (person, others) in activity {
-        let others: Vec<(i64, i64)> = others.into_iter().collect();
-        round.activity(person, &others);
+        let first = round.segment(*pair, before, part);
+        entry_of.extend(part.iter().enumerate().map(|(i, m)| (m.id, first + i)));
     }
 
     // Events, in id order, each person's chained to their previous message.
     let mut heads = head_before;
     for m in &messages {
-        let json = m.to_json();
         for person in [m.receiver_id, m.sender_id] {
             let prev_id = heads.insert(person, m.id).unwrap_or(0);
-            let event = Event::Message {
-                prev_id,
-                message: json.clone(),
-            };
-            round.publish(user_channel(person), event.to_json());
+            round.event(person, prev_id, entry_of[&m.id]);
         }
     }
 }

@@ -91,10 +91,7 @@ impl People {
             })
             .await?;
         if blocked {
-            Err(Error::new(
-                Code::Blocked,
-                "you cannot message this person",
-            ))
+            Err(Error::new(Code::Blocked, "you cannot message this person"))
         } else {
             Ok(())
         }
@@ -121,7 +118,11 @@ impl<K: Hash + Eq + Clone> Memo<K> {
     }
 
     fn is_fresh(&self, answer: &(bool, Instant)) -> bool {
-        let keep = if answer.0 { self.keep_yes } else { self.keep_no };
+        let keep = if answer.0 {
+            self.keep_yes
+        } else {
+            self.keep_no
+        };
         answer.1.elapsed() < keep
     }
 

@@ -169,6 +169,19 @@ impl Store {
         .await
     }
 
+    /// The newest message id to or from `user` (0 when none): where a
+    /// gateway's live chain of that person's events starts.
+    pub async fn head(&self, user: UserId) -> Result<i64, Error> {
+        let head: Option<i64> = self
+            .bounded(
+                sqlx::query_scalar("SELECT last_message_id FROM user_heads WHERE user_id = $1")
+                    .bind(user.get())
+                    .fetch_optional(&self.db),
+            )
+            .await?;
+        Ok(head.unwrap_or(0))
+    }
+
     /// The people `user` shares a conversation with, and the last activity
     /// (ms since the epoch) with each.
     pub async fn partners(&self, user: UserId) -> Result<Vec<(i64, i64)>, Error> {
@@ -199,7 +212,10 @@ impl Store {
         status: Status,
     ) -> Result<Option<Marked>, Error> {
         self.bounded(async {
-            let mut tx = self.db.begin_with(Self::begin_statement(self.timeout)).await?;
+            let mut tx = self
+                .db
+                .begin_with(Self::begin_statement(self.timeout))
+                .await?;
             // The row lock orders this mark with the writer's batches: once
             // held, every message up to `last_message_id` is committed, and
             // the UPDATE below (a new snapshot) sees them all.
@@ -277,18 +293,15 @@ impl Store {
     }
 }
 
-/// Our error for a PostgreSQL failure: 503 whenever trying again later may
-/// work (unreachable, shutting down, out of resources, timed out, a
-/// serialization conflict), else a logged internal error.
+/// Our error for a PostgreSQL failure: the kit's mapping (503 while it
+/// cannot serve), plus 503 for a transaction PostgreSQL rolled back to break
+/// a deadlock or a serialization conflict (class 40): trying again works.
 pub fn db_error(e: sqlx::Error) -> Error {
-    if let sqlx::Error::Database(db) = &e {
-        let class = db.code().map(|c| c.chars().take(2).collect::<String>());
-        // 08 connection, 40 rollback, 53 resources, 57 operator intervention
-        // (admin shutdown, statement timeout), 55 lock not available.
-        if matches!(class.as_deref(), Some("08" | "40" | "53" | "55" | "57")) {
-            tracing::warn!(error = %e, "PostgreSQL refused for now");
-            return Error::unavailable("the database");
-        }
+    if let sqlx::Error::Database(db) = &e
+        && db.code().is_some_and(|c| c.starts_with("40"))
+    {
+        tracing::warn!(error = %e, "PostgreSQL rolled a transaction back");
+        return Error::unavailable("the database");
     }
     Error::from(e)
 }

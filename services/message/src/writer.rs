@@ -103,6 +103,7 @@ async fn run(
             continue;
         }
         let created_at = clock.next();
+        let started = std::time::Instant::now();
         // The statement timeout bounds each statement; this bounds the whole
         // transaction (connection included), whatever the network does.
         let persisted = tokio::time::timeout(
@@ -115,6 +116,12 @@ async fn run(
                 outcomes,
                 committed,
             })) => {
+                tracing::debug!(
+                    size = batch.len(),
+                    stored = committed.messages.len(),
+                    took_us = started.elapsed().as_micros() as u64,
+                    "batch committed"
+                );
                 for (submission, outcome) in batch.drain(..).zip(outcomes) {
                     let _ = submission.reply.send(outcome);
                 }
@@ -193,31 +200,44 @@ async fn persist(
     }
 
     let mut tx = db.begin_with(Store::begin_statement(timeout)).await?;
-    // The row lock taken here is held until COMMIT: see the module comment.
-    let last_id: i64 =
-        sqlx::query_scalar("UPDATE id_allocator SET last_id = last_id + $1 RETURNING last_id")
-            .bind(unique.len() as i64)
-            .fetch_one(&mut *tx)
-            .await?;
-    let ids: Vec<i64> = (last_id - unique.len() as i64 + 1..=last_id).collect();
-    let inserted: HashSet<i64> = sqlx::query_scalar(
-        "INSERT INTO messages (id, sender_id, receiver_id, content, client_msg_id, created_at)
-         SELECT id, sender_id, receiver_id, content, client_msg_id, $6
-         FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::uuid[])
-              AS new(id, sender_id, receiver_id, content, client_msg_id)
-         ON CONFLICT (sender_id, client_msg_id) DO NOTHING
-         RETURNING id",
+    // Ids come from the allocator row, whose lock is held until COMMIT (see
+    // the module comment); the n-th new message gets the n-th id.
+    let (last_id, inserted): (i64, Vec<i64>) = sqlx::query_as(
+        "WITH allocated AS (
+            UPDATE id_allocator SET last_id = last_id + $5 RETURNING last_id
+         ), new AS (
+            SELECT (SELECT last_id FROM allocated) - $5 + n AS id,
+                   sender_id, receiver_id, content, client_msg_id
+            FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::uuid[])
+                 WITH ORDINALITY AS u(sender_id, receiver_id, content, client_msg_id, n)
+         ), inserted AS (
+            INSERT INTO messages (id, sender_id, receiver_id, content, client_msg_id, created_at)
+            SELECT id, sender_id, receiver_id, content, client_msg_id, $6 FROM new
+            ON CONFLICT (sender_id, client_msg_id) DO NOTHING
+            RETURNING id
+         )
+         SELECT (SELECT last_id FROM allocated), ARRAY(SELECT id FROM inserted)",
     )
-    .bind(&ids)
     .bind(unique.iter().map(|m| m.sender.get()).collect::<Vec<_>>())
     .bind(unique.iter().map(|m| m.receiver.get()).collect::<Vec<_>>())
-    .bind(unique.iter().map(|m| m.content.as_str()).collect::<Vec<_>>())
-    .bind(unique.iter().map(|m| m.client_msg_id.get()).collect::<Vec<_>>())
+    .bind(
+        unique
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        unique
+            .iter()
+            .map(|m| m.client_msg_id.get())
+            .collect::<Vec<_>>(),
+    )
+    .bind(unique.len() as i64)
     .bind(created_at)
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .collect();
+    .fetch_one(&mut *tx)
+    .await?;
+    let ids = last_id - unique.len() as i64 + 1..=last_id;
+    let inserted: HashSet<i64> = inserted.into_iter().collect();
 
     // What each key stands for now: the new message, or the stored one a
     // retry hit (its ids stay unused: harmless gaps, as prev_id comes from
@@ -225,7 +245,7 @@ async fn persist(
     let mut winners: HashMap<Key, (Message, bool)> = HashMap::with_capacity(unique.len());
     let mut new_messages = Vec::with_capacity(inserted.len());
     let mut retried: Vec<Key> = Vec::new();
-    for (m, &id) in unique.iter().zip(&ids) {
+    for (m, id) in unique.iter().zip(ids) {
         if inserted.contains(&id) {
             let message = Message {
                 id,
@@ -264,11 +284,6 @@ async fn persist(
         record_activity(&mut tx, &new_messages, created_at).await?
     };
     tx.commit().await?;
-    tracing::debug!(
-        stored = new_messages.len(),
-        retries = retried.len(),
-        "batch committed"
-    );
 
     let outcomes = batch
         .iter()
@@ -332,51 +347,51 @@ async fn record_activity(
         }
     }
 
-    let before: Vec<(i64, i64, i64)> = sqlx::query_as(
-        "WITH before AS (
+    // (kind, user, other, last message id) as they were before.
+    let before: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "WITH rows AS (
+            SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
+                AS r(user_id, other_id, last_message_id, unread)
+         ), conversations_before AS (
             SELECT c.user_id, c.other_id, c.last_message_id
-            FROM conversations c
-            JOIN UNNEST($1::bigint[], $2::bigint[]) AS k(user_id, other_id)
-                 USING (user_id, other_id)
-         ), upsert AS (
+            FROM conversations c JOIN rows USING (user_id, other_id)
+         ), conversations_upsert AS (
             INSERT INTO conversations AS c
                 (user_id, other_id, last_message_id, last_activity, unread_count)
-            SELECT user_id, other_id, last_message_id, $5, unread
-            FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
-                 AS r(user_id, other_id, last_message_id, unread)
+            SELECT user_id, other_id, last_message_id, $5, unread FROM rows
             ON CONFLICT (user_id, other_id) DO UPDATE SET
                 last_message_id = GREATEST(c.last_message_id, excluded.last_message_id),
                 last_activity = GREATEST(c.last_activity, excluded.last_activity),
                 unread_count = c.unread_count + excluded.unread_count
+         ), heads_before AS (
+            SELECT user_id, last_message_id FROM user_heads WHERE user_id = ANY($6)
+         ), heads_upsert AS (
+            INSERT INTO user_heads AS h (user_id, last_message_id)
+            SELECT * FROM UNNEST($6::bigint[], $7::bigint[])
+            ON CONFLICT (user_id) DO UPDATE
+                SET last_message_id = GREATEST(h.last_message_id, excluded.last_message_id)
          )
-         SELECT user_id, other_id, last_message_id FROM before",
+         SELECT 'conversation', user_id, other_id, last_message_id FROM conversations_before
+         UNION ALL
+         SELECT 'head', user_id, 0, last_message_id FROM heads_before",
     )
     .bind(rows.keys().map(|k| k.0).collect::<Vec<_>>())
     .bind(rows.keys().map(|k| k.1).collect::<Vec<_>>())
     .bind(rows.values().map(|v| v.0).collect::<Vec<_>>())
     .bind(rows.values().map(|v| v.1).collect::<Vec<_>>())
     .bind(at)
-    .fetch_all(&mut **tx)
-    .await?;
-    let pair_before = before
-        .into_iter()
-        .map(|(user, other, last)| (Pair::new(user, other), last))
-        .collect();
-
-    let head_before: Vec<(i64, i64)> = sqlx::query_as(
-        "WITH before AS (
-            SELECT user_id, last_message_id FROM user_heads WHERE user_id = ANY($1)
-         ), upsert AS (
-            INSERT INTO user_heads AS h (user_id, last_message_id)
-            SELECT * FROM UNNEST($1::bigint[], $2::bigint[])
-            ON CONFLICT (user_id) DO UPDATE
-                SET last_message_id = GREATEST(h.last_message_id, excluded.last_message_id)
-         )
-         SELECT user_id, last_message_id FROM before",
-    )
     .bind(heads.keys().copied().collect::<Vec<_>>())
     .bind(heads.values().copied().collect::<Vec<_>>())
     .fetch_all(&mut **tx)
     .await?;
-    Ok((pair_before, head_before.into_iter().collect()))
+    let mut pair_before = HashMap::new();
+    let mut head_before = HashMap::new();
+    for (kind, user, other, last) in before {
+        if kind == "head" {
+            head_before.insert(user, last);
+        } else {
+            pair_before.insert(Pair::new(user, other), last);
+        }
+    }
+    Ok((pair_before, head_before))
 }

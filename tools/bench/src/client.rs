@@ -33,7 +33,12 @@ impl Api {
         }
     }
 
-    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> anyhow::Result<(u16, Value)> {
+    pub async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> anyhow::Result<(u16, Value)> {
         let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -69,7 +74,9 @@ impl Api {
         }
         let token = self.login(username).await?;
         let (_, me) = self.get("/api/me", &token).await?;
-        let id = me["user"]["id"].as_i64().context("/api/me gives the user id")?;
+        let id = me["user"]["id"]
+            .as_i64()
+            .context("/api/me gives the user id")?;
         Ok(Account {
             id,
             username: username.to_owned(),
@@ -79,19 +86,28 @@ impl Api {
 
     pub async fn login(&self, username: &str) -> anyhow::Result<String> {
         let (status, body) = self
-            .post("/api/auth/login", None, &json!({"login": username, "password": "bench-password"}))
+            .post(
+                "/api/auth/login",
+                None,
+                &json!({"login": username, "password": "bench-password"}),
+            )
             .await?;
         if status != 200 {
             bail!("login {username}: {status} {body}");
         }
-        Ok(body["token"].as_str().context("login gives a token")?.to_owned())
+        Ok(body["token"]
+            .as_str()
+            .context("login gives a token")?
+            .to_owned())
     }
 
     pub async fn socket(&self, token: &str) -> anyhow::Result<Socket> {
         let url = format!("{}/ws", self.base.replacen("http", "ws", 1));
         let mut req = url.into_client_request()?;
-        req.headers_mut()
-            .insert("authorization", HeaderValue::from_str(&format!("Bearer {token}"))?);
+        req.headers_mut().insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {token}"))?,
+        );
         let (mut ws, _) = connect_async(req).await?;
         // The first frame is `ready`.
         let ready = next_event(&mut ws).await?;

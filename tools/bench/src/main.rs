@@ -46,6 +46,8 @@ async fn main() -> anyhow::Result<()> {
         Some("send-ws") => scenarios::send_ws(&api, &o).await,
         Some("e2e") => scenarios::e2e(&api, &o).await,
         Some("sockets") => scenarios::sockets(&api, &o).await,
-        _ => bail!("usage: totilove-bench [--url URL] login|me|send-rest|send-ws|e2e|sockets [--concurrency N] [--duration S] [--rate R] [--count N]"),
+        _ => bail!(
+            "usage: totilove-bench [--url URL] login|me|send-rest|send-ws|e2e|sockets [--concurrency N] [--duration S] [--rate R] [--count N]"
+        ),
     }
 }

@@ -101,7 +101,10 @@ pub async fn me(api: &Api, o: &Options) -> anyhow::Result<()> {
         }
     })
     .await?;
-    samples.report("authenticated read (GET /api/me, one ValidateToken each)", took);
+    samples.report(
+        "authenticated read (GET /api/me, one ValidateToken each)",
+        took,
+    );
     Ok(())
 }
 
@@ -147,10 +150,14 @@ pub async fn send_ws(api: &Api, o: &Options) -> anyhow::Result<()> {
     }
     let deadline = Instant::now() + o.duration;
     let targets: Vec<i64> = pairs.iter().map(|(_, b)| b.id).collect();
-    let sockets = Arc::new(std::sync::Mutex::new(sockets.into_iter().map(Some).collect::<Vec<_>>()));
+    let sockets = Arc::new(std::sync::Mutex::new(
+        sockets.into_iter().map(Some).collect::<Vec<_>>(),
+    ));
     let (samples, took) = workers(targets.len(), |i| {
         let to = targets[i];
-        let mut ws = sockets.lock().expect("not poisoned")[i].take().expect("one socket per worker");
+        let mut ws = sockets.lock().expect("not poisoned")[i]
+            .take()
+            .expect("one socket per worker");
         async move {
             let mut s = Samples::default();
             while Instant::now() < deadline {
@@ -173,7 +180,10 @@ pub async fn send_ws(api: &Api, o: &Options) -> anyhow::Result<()> {
         }
     })
     .await?;
-    samples.report("persisted messages (WebSocket send -> sent, closed loop)", took);
+    samples.report(
+        "persisted messages (WebSocket send -> sent, closed loop)",
+        took,
+    );
     Ok(())
 }
 
@@ -189,7 +199,9 @@ pub async fn e2e(api: &Api, o: &Options) -> anyhow::Result<()> {
         receivers.spawn(async move {
             let mut s = Samples::default();
             let grace = deadline + Duration::from_secs(2);
-            while let Ok(Ok(ev)) = tokio::time::timeout_at(grace.into(), client::next_event(&mut ws)).await {
+            while let Ok(Ok(ev)) =
+                tokio::time::timeout_at(grace.into(), client::next_event(&mut ws)).await
+            {
                 if ev["type"] == "message" {
                     let sent_at: u64 = ev["message"]["content"]
                         .as_str()
@@ -235,7 +247,10 @@ pub async fn e2e(api: &Api, o: &Options) -> anyhow::Result<()> {
         all.merge(s?);
     }
     println!("e2e: {sent} sent at a target of {}/s", o.rate);
-    all.report("delivery latency (send frame -> receiver's socket)", o.duration);
+    all.report(
+        "delivery latency (send frame -> receiver's socket)",
+        o.duration,
+    );
     Ok(())
 }
 
@@ -246,9 +261,18 @@ pub async fn sockets(api: &Api, o: &Options) -> anyhow::Result<()> {
     let started = Instant::now();
     for i in 0..o.count {
         let token = &users[i / 10].token;
-        held.push(api.socket(token).await.with_context(|| format!("socket {i}"))?);
+        held.push(
+            api.socket(token)
+                .await
+                .with_context(|| format!("socket {i}"))?,
+        );
     }
-    println!("sockets: {} open in {:.1} s; holding for {:?}", held.len(), started.elapsed().as_secs_f64(), o.duration);
+    println!(
+        "sockets: {} open in {:.1} s; holding for {:?}",
+        held.len(),
+        started.elapsed().as_secs_f64(),
+        o.duration
+    );
     tokio::time::sleep(o.duration).await;
     Ok(())
 }

@@ -4,9 +4,10 @@
 //! The rule is "the cache may lag; it may never answer wrong". Three
 //! mechanisms keep it, all in Lua scripts so each check-and-write is atomic:
 //! - a batch is appended to a conversation's list only where the list ends
-//!   exactly at the conversation's previous message (`append.lua`); a list that
+//!   exactly at the conversation's previous message (`round.lua`); a list that
 //!   missed a batch is dropped, so a cached list is always a contiguous run
-//!   ending at some committed point;
+//!   ending at some committed point; a status change applies itself only to a
+//!   list that already holds every message it covers (`status.lua`);
 //! - a reader that finds a key missing fills it from PostgreSQL only if no
 //!   change touched the key since it took its *fill ticket* (every change
 //!   deletes the ticket), so a fill never writes a reading older than a change
@@ -16,30 +17,30 @@
 //!   reading it and deletes it (with its ticket) until that succeeds.
 
 mod dirty;
+mod scripts;
+mod writes;
 
-use std::{sync::Arc, time::Duration};
+use std::{iter, sync::Arc, time::Duration};
+
+use futures::StreamExt;
 
 use fred::{
-    clients::{Client, Pipeline, Pool as RedisPool},
-    interfaces::{ClientLike, KeysInterface, LuaInterface},
-    types::{ClusterHash, CustomCommand, Value},
+    clients::{Client, Pool as RedisPool},
+    interfaces::{ClientLike, KeysInterface},
+    types::Value,
 };
 
+use dirty::Cleanup;
 pub use dirty::DirtyKeys;
+use scripts::LuaScript;
+pub use writes::MessagesRound;
 
-use crate::domain::{Message, Pair, Status};
+use crate::domain::{Message, Pair};
 
 /// How many of a conversation's newest messages are cached.
 pub const HISTORY_CAP: usize = 100;
 /// How long a reader's fill ticket lives (a fill takes milliseconds).
 const TICKET_TTL_SECS: i64 = 30;
-
-const READ: &str = concat!(include_str!("common.lua"), include_str!("read.lua"));
-const FILL_LIST: &str = concat!(include_str!("common.lua"), include_str!("fill_list.lua"));
-const FILL_SET: &str = concat!(include_str!("common.lua"), include_str!("fill_set.lua"));
-const APPEND: &str = concat!(include_str!("common.lua"), include_str!("append.lua"));
-const STATUS: &str = concat!(include_str!("common.lua"), include_str!("status.lua"));
-const PARTNERS: &str = concat!(include_str!("common.lua"), include_str!("partners.lua"));
 
 /// A conversation's cached newest messages, oldest first.
 pub fn chat_key(pair: Pair) -> String {
@@ -116,7 +117,7 @@ impl Cache {
         }
         let mut args: Vec<Value> = vec![ticket.into(), self.ttl_secs.into()];
         args.extend(window.iter().map(|m| entry(m).into()));
-        self.fill(FILL_LIST, chat_key(pair), args);
+        self.fill(&scripts::FILL_LIST, chat_key(pair), args);
     }
 
     /// A person's cached conversation partners, or the ticket to fill them.
@@ -138,7 +139,7 @@ impl Cache {
             args.push(activity_ms.into());
             args.push(other.into());
         }
-        self.fill(FILL_SET, conversations_key(user), args);
+        self.fill(&scripts::FILL_SET, conversations_key(user), args);
     }
 
     async fn read(&self, key: String, kind: &'static str) -> Option<Reading> {
@@ -148,9 +149,9 @@ impl Cache {
         let client = self.client()?;
         let ticket = format!("{:016x}", rand::random::<u64>());
         let ticket_key = ticket_key(&key);
-        let answer: Result<(Option<String>, Vec<String>), _> = client
-            .eval(
-                READ,
+        let answer: Result<(Option<String>, Vec<String>), _> = scripts::READ
+            .call(
+                client,
                 vec![key, ticket_key],
                 vec![Value::from(ticket), TICKET_TTL_SECS.into(), kind.into()],
             )
@@ -167,13 +168,13 @@ impl Cache {
         }
     }
 
-    fn fill(&self, script: &'static str, key: String, args: Vec<Value>) {
+    fn fill(&self, script: &'static LuaScript, key: String, args: Vec<Value>) {
         let Some(client) = self.client().cloned() else {
             return;
         };
         tokio::spawn(async move {
             let keys = vec![key.clone(), ticket_key(&key)];
-            let filled: Result<i64, _> = client.eval(script, keys, args).await;
+            let filled: Result<i64, _> = script.call(&client, keys, args).await;
             if let Err(e) = filled {
                 // A fill that failed wrote nothing or everything (scripts are
                 // atomic), and what it wrote was checked against its ticket.
@@ -182,131 +183,56 @@ impl Cache {
         });
     }
 
-    /// A new round of after-commit writes, sent as one pipeline.
-    pub fn round(&self) -> Round {
-        Round {
-            cache: self.clone(),
-            client: self.client().cloned(),
-            commands: Vec::new(),
-        }
-    }
-
     /// Deletes dirty keys until that succeeds, forever.
     pub async fn clean_dirty_forever(self) {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let dirty = self.dirty.snapshot();
-            if dirty.is_empty() {
-                continue;
-            }
             let Some(client) = self.client() else {
                 continue;
             };
-            let pipeline = client.pipeline();
-            for (key, _) in &dirty {
-                let _: Result<(), _> = pipeline.del(vec![key.clone(), ticket_key(key)]).await;
+            match self.dirty.cleanup() {
+                Cleanup::Nothing => {}
+                Cleanup::Keys(dirty) => {
+                    let pipeline = client.pipeline();
+                    for (key, _) in &dirty {
+                        let _: Result<(), _> =
+                            pipeline.del(vec![key.clone(), ticket_key(key)]).await;
+                    }
+                    let results = pipeline.try_all::<Value>().await;
+                    let deleted = results.iter().map(Result::is_ok).chain(iter::repeat(false));
+                    let cleaned = dirty
+                        .into_iter()
+                        .zip(deleted)
+                        .filter_map(|(k, ok)| ok.then_some(k));
+                    self.dirty.clear(cleaned);
+                }
+                Cleanup::Everything(seq) => match purge(client).await {
+                    Ok(()) => {
+                        tracing::info!("cache purged; trusting it again");
+                        self.dirty.clear_everything(seq);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cache purge failed; will retry"),
+                },
             }
-            let results = pipeline.try_all::<Value>().await;
-            let cleaned = dirty
-                .into_iter()
-                .zip(results.iter().map(Result::is_ok).chain(std::iter::repeat(false)))
-                .filter_map(|(key, ok)| ok.then_some(key));
-            self.dirty.clear(cleaned);
         }
     }
+}
+
+/// Deletes every key this cache owns (lists, sets and their tickets).
+async fn purge(client: &Client) -> Result<(), fred::error::Error> {
+    for pattern in ["chat:*", "user:*:conversations*"] {
+        let mut keys = client.scan_buffered(pattern, Some(1_000), None).chunks(500);
+        while let Some(chunk) = keys.next().await {
+            let chunk: Vec<_> = chunk.into_iter().collect::<Result<_, _>>()?;
+            let _: i64 = client.del(chunk).await?;
+        }
+    }
+    Ok(())
 }
 
 /// One cached entry: the API's JSON of the message.
 fn entry(message: &Message) -> String {
     serde_json::to_string(&message.to_json()).unwrap_or_default()
-}
-
-/// After-commit cache writes and publications, in order, in one round trip.
-pub struct Round {
-    cache: Cache,
-    client: Option<Client>,
-    /// What each queued command is, and the cache key it writes (if any).
-    commands: Vec<(&'static str, Option<String>, Vec<Value>)>,
-}
-
-impl Round {
-    /// Appends one conversation's part of a committed batch (oldest first);
-    /// `before` is the id of the conversation's message before it (0: none).
-    pub fn append(&mut self, pair: Pair, before: i64, messages: &[&Message]) {
-        let mut args: Vec<Value> = vec![
-            before.into(),
-            (HISTORY_CAP as i64).into(),
-            self.cache.ttl_secs.into(),
-        ];
-        args.extend(messages.iter().map(|m| entry(m).into()));
-        self.script(APPEND, chat_key(pair), args);
-    }
-
-    /// Raises the cached status of `sender`'s messages up to `bound`.
-    pub fn status(&mut self, pair: Pair, sender: i64, bound: i64, status: Status) {
-        let args = vec![sender.into(), bound.into(), status.as_str().into()];
-        self.script(STATUS, chat_key(pair), args);
-    }
-
-    /// Records activity with `(other, last activity ms)` in `user`'s set.
-    pub fn activity(&mut self, user: i64, partners: &[(i64, i64)]) {
-        let mut args: Vec<Value> = vec![self.cache.ttl_secs.into()];
-        for &(other, activity_ms) in partners {
-            args.push(activity_ms.into());
-            args.push(other.into());
-        }
-        self.script(PARTNERS, conversations_key(user), args);
-    }
-
-    pub fn publish(&mut self, channel: String, payload: String) {
-        self.commands
-            .push(("PUBLISH", None, vec![channel.into(), payload.into()]));
-    }
-
-    fn script(&mut self, script: &'static str, key: String, args: Vec<Value>) {
-        let ticket = ticket_key(&key);
-        let mut all: Vec<Value> = vec![script.into(), 2.into(), key.clone().into(), ticket.into()];
-        all.extend(args);
-        self.commands.push(("EVAL", Some(key), all));
-    }
-
-    /// Sends everything; the keys of writes that failed become dirty
-    /// (publications that fail are lost: subscribers repair gaps by sync).
-    pub async fn run(self) {
-        let Round {
-            cache,
-            client,
-            commands,
-        } = self;
-        let failed: Vec<String> = match client {
-            None => commands.into_iter().filter_map(|(_, key, _)| key).collect(),
-            Some(client) => {
-                let pipeline: Pipeline<Client> = client.pipeline();
-                let mut failed = Vec::new();
-                let mut sent = Vec::with_capacity(commands.len());
-                for (name, key, args) in commands {
-                    let command = CustomCommand::new_static(name, ClusterHash::FirstKey, false);
-                    let queued: Result<(), _> = pipeline.custom(command, args).await;
-                    match queued {
-                        Ok(()) => sent.push(key),
-                        Err(_) => failed.extend(key),
-                    }
-                }
-                let results = pipeline.try_all::<Value>().await;
-                if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
-                    tracing::warn!(error = %e, "after-commit cache writes failed");
-                }
-                // A missing result (a pipeline cut short) counts as a failure.
-                for (i, key) in sent.into_iter().enumerate() {
-                    if !results.get(i).is_some_and(Result::is_ok) {
-                        failed.extend(key);
-                    }
-                }
-                failed
-            }
-        };
-        cache.dirty.mark(failed);
-    }
 }

@@ -29,7 +29,10 @@ async fn history_is_answered_from_the_cache_once_filled_and_new_messages_join_it
     let second = app.sent(bob, alice, "appended").await;
     watcher.until_message(alice, second.id).await;
 
-    let page = app.history(bob, alice, None, None, 10).await.expect("a page");
+    let page = app
+        .history(bob, alice, None, None, 10)
+        .await
+        .expect("a page");
     assert_eq!(ids(&page.messages), vec![first.id, second.id]);
     assert_eq!(page.messages[0].content, "from the cache");
     assert_eq!(page.messages[1].content, "appended");
@@ -51,7 +54,10 @@ async fn a_cached_history_that_missed_a_batch_is_dropped_not_answered_from() {
     all.push(app.sent(alice, bob, "three").await.id);
     watcher.until_message(alice, all[2]).await;
 
-    let page = app.history(alice, bob, None, None, 10).await.expect("a page");
+    let page = app
+        .history(alice, bob, None, None, 10)
+        .await
+        .expect("a page");
     assert_eq!(ids(&page.messages), all);
 }
 
@@ -63,7 +69,9 @@ async fn history_is_complete_when_redis_restarts_empty() {
     for i in 0..10 {
         all.push(app.sent(alice, bob, &format!("before {i}")).await.id);
     }
-    app.history(alice, bob, None, None, 50).await.expect("a page");
+    app.history(alice, bob, None, None, 50)
+        .await
+        .expect("a page");
 
     app.system.redis.restart().await;
     for i in 0..5 {
@@ -71,15 +79,23 @@ async fn history_is_complete_when_redis_restarts_empty() {
     }
 
     for _ in 0..3 {
-        let page = app.history(alice, bob, None, None, 50).await.expect("a page");
+        let page = app
+            .history(alice, bob, None, None, 50)
+            .await
+            .expect("a page");
         assert_eq!(ids(&page.messages), all);
     }
     let redis = redis(&app).await;
     let mut watcher = app.watch(&[alice]).await;
     until_cached(&app, &redis, alice, bob).await;
     all.push(app.sent(alice, bob, "once filled again").await.id);
-    watcher.until_message(alice, *all.last().unwrap_or(&0)).await;
-    let page = app.history(bob, alice, None, None, 50).await.expect("a page");
+    watcher
+        .until_message(alice, *all.last().unwrap_or(&0))
+        .await;
+    let page = app
+        .history(bob, alice, None, None, 50)
+        .await
+        .expect("a page");
     assert_eq!(ids(&page.messages), all);
 }
 
@@ -88,19 +104,27 @@ async fn sends_and_history_work_from_postgresql_while_redis_is_down() {
     let mut app = App::start().await;
     let (alice, bob) = (app.person("alice").await, app.person("bob").await);
     let mut all = vec![app.sent(alice, bob, "before").await.id];
-    app.history(alice, bob, None, None, 50).await.expect("a page");
+    app.history(alice, bob, None, None, 50)
+        .await
+        .expect("a page");
 
     app.system.redis.stop().await;
     for i in 0..5 {
         all.push(app.sent(bob, alice, &format!("while down {i}")).await.id);
     }
-    let page = app.history(alice, bob, None, None, 50).await.expect("a page");
+    let page = app
+        .history(alice, bob, None, None, 50)
+        .await
+        .expect("a page");
     assert_eq!(ids(&page.messages), all);
 
     app.system.redis.restart().await;
     all.push(app.sent(alice, bob, "after").await.id);
     for _ in 0..3 {
-        let page = app.history(alice, bob, None, None, 50).await.expect("a page");
+        let page = app
+            .history(alice, bob, None, None, 50)
+            .await
+            .expect("a page");
         assert_eq!(ids(&page.messages), all);
     }
 }
@@ -133,7 +157,10 @@ async fn status_changes_reach_the_cached_history() {
     let (read, delivered) = (MessageStatus::Read as i32, MessageStatus::Delivered as i32);
     assert_eq!(statuses, vec![read, read, delivered]);
     assert_eq!(
-        redis.exists::<i64, _>(chat_key(alice, bob)).await.expect("EXISTS"),
+        redis
+            .exists::<i64, _>(chat_key(alice, bob))
+            .await
+            .expect("EXISTS"),
         1,
         "the cached list was updated in place"
     );

@@ -1,7 +1,9 @@
 //! Conversations, partners and sync.
 
 use totilove_kit::{Code, Error};
-use totilove_proto::message::v1::{ConversationsRequest, PartnersRequest, SyncRequest};
+use totilove_proto::message::v1::{
+    ConversationsRequest, HeadRequest, PartnersRequest, SyncRequest,
+};
 
 use crate::helpers::{App, code, ids};
 
@@ -126,4 +128,37 @@ async fn sync_pages_through_everything_to_or_from_a_person_in_id_order() {
         .map_err(Error::from);
     assert_eq!(code(too_many).0, Code::InvalidRequest);
     assert_eq!(code(negative).0, Code::InvalidRequest);
+}
+
+#[tokio::test]
+async fn head_is_the_newest_message_to_or_from_a_person_where_their_event_chain_stands() {
+    let app = App::start().await;
+    let [alice, bob, carol] = [
+        app.person("alice").await,
+        app.person("bob").await,
+        app.person("carol").await,
+    ];
+    let head = |user: i64| {
+        let mut client = app.client.clone();
+        async move {
+            client
+                .head(HeadRequest { user_id: user })
+                .await
+                .expect("head answers")
+                .into_inner()
+                .last_message_id
+        }
+    };
+    assert_eq!(head(alice).await, 0);
+
+    let to_bob = app.sent(alice, bob, "1").await.id;
+    let mut watcher = app.watch(&[alice]).await;
+    let from_carol = app.sent(carol, alice, "2").await.id;
+    let not_alices = app.sent(bob, carol, "not alice's").await.id;
+
+    assert_eq!(head(alice).await, from_carol);
+    assert_eq!(head(bob).await, not_alices);
+    // The next event of alice's chain starts where her head stood.
+    watcher.until_message(alice, from_carol).await;
+    assert_eq!(watcher.message_events(alice), [(to_bob, from_carol)]);
 }

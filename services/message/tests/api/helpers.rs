@@ -9,10 +9,12 @@ use fred::{
     types::{Builder, config::Config as RedisConfig},
 };
 use tokio::sync::broadcast;
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use totilove_kit::{
     Code, Error,
     events::{Event, user_channel},
 };
+use totilove_kit::{config::Secret, grpc::Outbound};
 use totilove_proto::{
     auth::v1::{BlockRequest, RegisterRequest},
     message::v1::{
@@ -20,8 +22,6 @@ use totilove_proto::{
         SyncRequest, message_service_client::MessageServiceClient,
     },
 };
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
-use totilove_kit::{config::Secret, grpc::Outbound};
 use totilove_testkit::TestSystem;
 use uuid::Uuid;
 
@@ -265,8 +265,7 @@ impl Watcher {
             .expect("a subscriber");
         client.init().await.expect("Redis is up");
         let events = client.message_rx();
-        let channels: HashMap<String, i64> =
-            people.iter().map(|&p| (user_channel(p), p)).collect();
+        let channels: HashMap<String, i64> = people.iter().map(|&p| (user_channel(p), p)).collect();
         client
             .subscribe(channels.keys().cloned().collect::<Vec<_>>())
             .await
@@ -298,9 +297,10 @@ impl Watcher {
     /// (then its cache writes are done too: they go first, in one pipeline).
     pub async fn until_message(&mut self, person: i64, id: i64) {
         self.until(|seen| {
-            seen.get(&person).into_iter().flatten().any(
-                |e| matches!(e, Event::Message { message, .. } if message.id == id),
-            )
+            seen.get(&person)
+                .into_iter()
+                .flatten()
+                .any(|e| matches!(e, Event::Message { message, .. } if message.id == id))
         })
         .await;
     }
@@ -329,11 +329,10 @@ impl Watcher {
 
 /// A plain Redis client on the test's Redis, to look at (or spoil) the cache.
 pub async fn redis(app: &App) -> fred::clients::Client {
-    let client = Builder::from_config(
-        RedisConfig::from_url(&app.system.redis.url()).expect("a Redis URL"),
-    )
-    .build()
-    .expect("a Redis client");
+    let client =
+        Builder::from_config(RedisConfig::from_url(&app.system.redis.url()).expect("a Redis URL"))
+            .build()
+            .expect("a Redis client");
     client.init().await.expect("Redis is up");
     client
 }
@@ -349,11 +348,21 @@ pub async fn until_cached(app: &App, redis: &fred::clients::Client, a: i64, b: i
     use fred::interfaces::KeysInterface;
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        app.history(a, b, None, None, 10).await.expect("history answers");
-        if redis.exists::<i64, _>(chat_key(a, b)).await.expect("Redis answers") == 1 {
+        app.history(a, b, None, None, 10)
+            .await
+            .expect("history answers");
+        if redis
+            .exists::<i64, _>(chat_key(a, b))
+            .await
+            .expect("Redis answers")
+            == 1
+        {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the history was never cached");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the history was never cached"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

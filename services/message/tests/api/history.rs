@@ -22,11 +22,17 @@ async fn history_pages_walk_the_conversation_both_ways() {
     // PostgreSQL; both must agree.
     let all = conversation(&app, alice, bob, 130).await;
 
-    let newest = app.history(alice, bob, None, None, 10).await.expect("a page");
+    let newest = app
+        .history(alice, bob, None, None, 10)
+        .await
+        .expect("a page");
     assert_eq!(ids(&newest.messages), all[120..]);
     assert!(newest.has_more);
 
-    let default = app.history(bob, alice, None, None, 0).await.expect("a page");
+    let default = app
+        .history(bob, alice, None, None, 0)
+        .await
+        .expect("a page");
     assert_eq!(ids(&default.messages), all[80..], "the default limit is 50");
 
     let before = app
@@ -43,7 +49,10 @@ async fn history_pages_walk_the_conversation_both_ways() {
     assert_eq!(ids(&deep.messages), all[..20]);
     assert!(!deep.has_more);
 
-    let first = app.history(alice, bob, None, Some(0), 10).await.expect("a page");
+    let first = app
+        .history(alice, bob, None, Some(0), 10)
+        .await
+        .expect("a page");
     assert_eq!(ids(&first.messages), all[..10]);
     assert!(first.has_more);
 
@@ -84,7 +93,10 @@ async fn a_short_conversation_is_whole_in_one_page() {
 
     for _ in 0..2 {
         // Cold, then from the filled cache.
-        let page = app.history(alice, bob, None, None, 0).await.expect("a page");
+        let page = app
+            .history(alice, bob, None, None, 0)
+            .await
+            .expect("a page");
         assert_eq!(ids(&page.messages), all);
         assert!(!page.has_more);
     }
@@ -118,7 +130,10 @@ async fn history_refuses_bad_pages_and_unknown_people() {
     assert_eq!(code(myself).0, Code::InvalidRequest);
     assert_eq!(code(negative).0, Code::InvalidRequest);
     assert_eq!(code(unknown).0, Code::NotFound);
-    let empty = app.history(alice, bob, None, None, 10).await.expect("a page");
+    let empty = app
+        .history(alice, bob, None, None, 10)
+        .await
+        .expect("a page");
     assert!(empty.messages.is_empty());
     assert!(!empty.has_more);
 }

@@ -79,7 +79,10 @@ async fn mixed_load(app: Arc<App>, clients: Vec<Client>) -> (Vec<pb::Message>, W
                         let content = format!("{from}→{to} #{i}");
                         let id = Uuid::new_v4().to_string();
                         let answer = send(&client, from, to, &content, &id).await;
-                        answer.expect("the send succeeds").message.expect("a message")
+                        answer
+                            .expect("the send succeeds")
+                            .message
+                            .expect("a message")
                     }
                 })
                 .buffer_unordered(50)
@@ -113,7 +116,10 @@ async fn mixed_load(app: Arc<App>, clients: Vec<Client>) -> (Vec<pb::Message>, W
         .await;
 
     // Every acknowledged message is in its conversation's history exactly once.
-    let mut expected: Vec<i64> = involving(alice).intersection(&involving(bob)).copied().collect();
+    let mut expected: Vec<i64> = involving(alice)
+        .intersection(&involving(bob))
+        .copied()
+        .collect();
     expected.sort_unstable();
     assert_eq!(expected.len(), 400);
     assert_eq!(ids(&app.whole_history(alice, bob).await), expected);
@@ -121,7 +127,11 @@ async fn mixed_load(app: Arc<App>, clients: Vec<Client>) -> (Vec<pb::Message>, W
     for (person, follower) in people.iter().zip(followers) {
         let mine: Vec<i64> = involving(*person).into_iter().collect();
         // Sync hands out everything, in strictly increasing id order...
-        assert_eq!(ids(&app.whole_sync(*person).await), mine, "sync of {person}");
+        assert_eq!(
+            ids(&app.whole_sync(*person).await),
+            mine,
+            "sync of {person}"
+        );
         // ...and a reader following along never met a smaller id later.
         let followed = follower.await.expect("the follower ran");
         assert_eq!(followed, mine, "a reader following {person} missed nothing");

@@ -51,10 +51,8 @@ async fn concurrent_retries_store_one_message_and_all_get_it() {
     let (alice, bob) = (app.person("alice").await, app.person("bob").await);
     let client_msg_id = Uuid::new_v4().to_string();
 
-    let answers = join_all(
-        (0..20).map(|_| send(&app.client, alice, bob, "just once", &client_msg_id)),
-    )
-    .await;
+    let answers =
+        join_all((0..20).map(|_| send(&app.client, alice, bob, "just once", &client_msg_id))).await;
 
     let answers: Vec<_> = answers.into_iter().map(|a| a.expect("answered")).collect();
     assert_eq!(answers.iter().filter(|a| a.created).count(), 1);
@@ -81,7 +79,11 @@ async fn reusing_a_client_msg_id_for_other_content_or_receiver_is_an_idempotency
     assert_eq!(code(other_content).0, Code::IdempotencyMismatch);
     assert_eq!(code(other_receiver).0, Code::IdempotencyMismatch);
     // Another sender may use the same id: keys are per sender.
-    assert!(send(&app.client, bob, alice, "first", &client_msg_id).await.is_ok());
+    assert!(
+        send(&app.client, bob, alice, "first", &client_msg_id)
+            .await
+            .is_ok()
+    );
     assert_eq!(app.whole_history(alice, bob).await.len(), 2);
     assert!(app.whole_history(alice, carol).await.is_empty());
 }
@@ -118,10 +120,22 @@ async fn every_invalid_send_is_refused_naming_the_field() {
     let ok_id = Uuid::new_v4().to_string();
     let cases = [
         (alice, bob, String::new(), ok_id.clone(), "content"),
-        (alice, bob, " \t\n\u{3000}".to_owned(), ok_id.clone(), "content"),
+        (
+            alice,
+            bob,
+            " \t\n\u{3000}".to_owned(),
+            ok_id.clone(),
+            "content",
+        ),
         (alice, bob, "x".repeat(4001), ok_id.clone(), "content"),
         (alice, bob, "a\0b".to_owned(), ok_id.clone(), "content"),
-        (alice, bob, "hi".to_owned(), "not-a-uuid".to_owned(), "client_msg_id"),
+        (
+            alice,
+            bob,
+            "hi".to_owned(),
+            "not-a-uuid".to_owned(),
+            "client_msg_id",
+        ),
         (alice, bob, "hi".to_owned(), String::new(), "client_msg_id"),
         (alice, alice, "hi".to_owned(), ok_id.clone(), "to"),
         (alice, 0, "hi".to_owned(), ok_id.clone(), "to"),

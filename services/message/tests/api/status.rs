@@ -34,7 +34,11 @@ async fn unread(app: &App, me: i64, other: i64) -> i64 {
 }
 
 /// Waits for `count` status events on `person`'s channel; all of them.
-async fn status_events(watcher: &mut Watcher, person: i64, count: usize) -> Vec<(i64, i64, String)> {
+async fn status_events(
+    watcher: &mut Watcher,
+    person: i64,
+    count: usize,
+) -> Vec<(i64, i64, String)> {
     let of = |events: Option<&Vec<Event>>| -> Vec<(i64, i64, String)> {
         events
             .into_iter()
@@ -49,7 +53,9 @@ async fn status_events(watcher: &mut Watcher, person: i64, count: usize) -> Vec<
             })
             .collect()
     };
-    watcher.until(|seen| of(seen.get(&person)).len() >= count).await;
+    watcher
+        .until(|seen| of(seen.get(&person)).len() >= count)
+        .await;
     of(watcher.seen.get(&person))
 }
 
@@ -103,11 +109,18 @@ async fn delivery_marks_move_sent_messages_to_delivered_and_tell_the_sender() {
 
     assert_eq!(app.mark_read(bob, alice, m2).await, m2);
     assert_eq!(statuses(&app, alice, bob).await, [READ, READ]);
-    assert_eq!(app.mark_delivered(bob, alice, m2).await, 0, "read is past delivered");
+    assert_eq!(
+        app.mark_delivered(bob, alice, m2).await,
+        0,
+        "read is past delivered"
+    );
 
     assert_eq!(
         status_events(&mut watcher, alice, 2).await,
-        [(bob, m1, "delivered".to_owned()), (bob, m2, "read".to_owned())]
+        [
+            (bob, m1, "delivered".to_owned()),
+            (bob, m2, "read".to_owned())
+        ]
     );
 }
 
@@ -138,7 +151,11 @@ async fn marks_that_change_nothing_tell_no_one() {
 
     assert_eq!(app.mark_read(carol, alice, m1).await, 0, "no conversation");
     assert_eq!(app.mark_read(alice, bob, m1).await, 0, "my own message");
-    assert_eq!(app.mark_delivered(bob, alice, 0).await, 0, "nothing up to 0");
+    assert_eq!(
+        app.mark_delivered(bob, alice, 0).await,
+        0,
+        "nothing up to 0"
+    );
     assert_eq!(app.mark_read(bob, alice, m1).await, m1);
 
     // The one real change is the only event (it comes after the others).

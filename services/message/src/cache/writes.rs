@@ -1,0 +1,151 @@
+//! After-commit writes: new messages (with their events) and status changes.
+
+use std::collections::BTreeMap;
+
+use fred::{
+    interfaces::{ClientLike, PubsubInterface},
+    types::Value,
+};
+use totilove_kit::events::{Event, user_channel};
+
+use super::{Cache, HISTORY_CAP, chat_key, conversations_key, entry, scripts, ticket_key};
+use crate::domain::{Message, Pair, Status};
+
+/// The arguments of one `round.lua` call, built batch by batch: what every
+/// committed message does to the cache, and its two events.
+#[derive(Default)]
+pub struct MessagesRound {
+    /// Per segment: its list and the list's ticket.
+    list_keys: Vec<String>,
+    /// Per segment: the id before it, n, n entries.
+    segments: Vec<Value>,
+    entries: usize,
+    /// person → other → last activity (ms)
+    activity: BTreeMap<i64, BTreeMap<i64, i64>>,
+    /// Per event: channel, prev_id, entry index.
+    events: Vec<Value>,
+}
+
+impl MessagesRound {
+    /// Adds one conversation's part of a committed batch (oldest first);
+    /// `before` is the conversation's message before it (0: none). Answers
+    /// the entry index of the first message (the others follow).
+    pub fn segment(&mut self, pair: Pair, before: i64, messages: &[&Message]) -> usize {
+        let key = chat_key(pair);
+        self.list_keys.push(ticket_key(&key));
+        self.list_keys.insert(self.list_keys.len() - 1, key);
+        self.segments.push(before.into());
+        self.segments.push((messages.len() as i64).into());
+        self.segments
+            .extend(messages.iter().map(|m| Value::from(entry(m))));
+        for m in messages {
+            let at = m.created_at.timestamp_millis();
+            self.activity
+                .entry(m.sender_id)
+                .or_default()
+                .insert(m.receiver_id, at);
+            self.activity
+                .entry(m.receiver_id)
+                .or_default()
+                .insert(m.sender_id, at);
+        }
+        let first = self.entries + 1;
+        self.entries += messages.len();
+        first
+    }
+
+    /// The event of entry `index` to `person`, chained to `prev_id`.
+    pub fn event(&mut self, person: i64, prev_id: i64, index: usize) {
+        self.events.push(user_channel(person).into());
+        self.events.push(prev_id.into());
+        self.events.push((index as i64).into());
+    }
+
+    pub fn messages(&self) -> usize {
+        self.entries
+    }
+
+    /// Every cache key the round writes.
+    fn cache_keys(&self) -> impl Iterator<Item = String> + '_ {
+        let lists = self.list_keys.iter().step_by(2).cloned();
+        lists.chain(self.activity.keys().map(|&p| conversations_key(p)))
+    }
+}
+
+impl Cache {
+    /// Runs a round in one call; when it fails, its keys become dirty and
+    /// its events are lost (subscribers repair gaps by sync).
+    pub async fn write_messages(&self, round: MessagesRound) {
+        let Some(client) = self.client() else {
+            self.dirty.mark(round.cache_keys());
+            return;
+        };
+        let mut keys = round.list_keys.clone();
+        let mut args: Vec<Value> = Vec::with_capacity(
+            4 + round.segments.len() + round.events.len() + 2 * round.activity.len(),
+        );
+        args.push(self.ttl_secs.into());
+        args.push((HISTORY_CAP as i64).into());
+        args.push(((round.list_keys.len() / 2) as i64).into());
+        args.extend(round.segments.iter().cloned());
+        args.push((round.activity.len() as i64).into());
+        for (&person, others) in &round.activity {
+            let key = conversations_key(person);
+            keys.push(key.clone());
+            keys.push(ticket_key(&key));
+            args.push((others.len() as i64).into());
+            for (&other, &at) in others {
+                args.push(at.into());
+                args.push(other.into());
+            }
+        }
+        args.push(((round.events.len() / 3) as i64).into());
+        args.extend(round.events.iter().cloned());
+        let written: Result<i64, _> = scripts::ROUND.call(client, keys, args).await;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "after-commit cache writes and events failed");
+            self.dirty.mark(round.cache_keys());
+        }
+    }
+
+    /// After a committed mark: the cached statuses of `sender`'s messages up
+    /// to `bound`, and the `status` event to `sender`, in one round trip.
+    pub async fn write_status(
+        &self,
+        pair: Pair,
+        sender: i64,
+        bound: i64,
+        event: &Event,
+        status: Status,
+    ) {
+        let key = chat_key(pair);
+        let Some(client) = self.client() else {
+            self.dirty.mark([key]);
+            return;
+        };
+        let keys = [key.clone(), ticket_key(&key)];
+        let args = vec![sender.into(), bound.into(), status.as_str().into()];
+        let (command, all) = scripts::STATUS.command(true, &keys, &args);
+        let pipeline = client.pipeline();
+        let queued: Result<(), _> = pipeline.custom(command, all).await;
+        if queued.is_err() {
+            self.dirty.mark([key]);
+            return;
+        }
+        let _: Result<(), _> = pipeline
+            .publish(user_channel(sender), event.to_json())
+            .await;
+        let results = pipeline.try_all::<Value>().await;
+        match results.first() {
+            Some(Ok(_)) => {}
+            Some(Err(e)) if scripts::is_noscript(e) => {
+                let retried: Result<i64, _> =
+                    scripts::STATUS.call(client, keys.to_vec(), args).await;
+                if retried.is_err() {
+                    self.dirty.mark([key]);
+                }
+            }
+            _ => self.dirty.mark([key]),
+        }
+    }
+}
