@@ -24,7 +24,7 @@ use tokio::{
 };
 use totilove_kit::events::{Event, MessageJson, user_channel};
 use totilove_proto::message::v1::{
-    ConversationsRequest, HeadRequest, SyncRequest, message_service_client::MessageServiceClient,
+    HeadRequest, SyncRequest, message_service_client::MessageServiceClient,
 };
 
 use super::{
@@ -174,32 +174,15 @@ async fn subscribe(hub: &Inner, shared: &UserChain, channel: &str) -> bool {
 }
 
 /// The newest message id to or from `user_id` (0 when none).
-///
-/// A message service that does not answer `Head` yet (it was added later) is
-/// asked for the conversations instead: the newest of their last messages is
-/// the same id. Its answer may come from a cache that lags, which can only
-/// make the head too old, never too new: the chain then repairs from it and
-/// delivers a few messages from before the socket opened, but loses none.
 async fn head(
     messages: &mut MessageServiceClient<Intercepted>,
     user_id: i64,
 ) -> Result<i64, tonic::Status> {
-    match messages.head(HeadRequest { user_id }).await {
-        Ok(reply) => Ok(reply.into_inner().last_message_id),
-        Err(status) if status.code() == tonic::Code::Unimplemented => {
-            let reply = messages
-                .conversations(ConversationsRequest { user_id })
-                .await?
-                .into_inner();
-            Ok(reply
-                .conversations
-                .iter()
-                .filter_map(|c| c.last_message.as_ref().map(|m| m.id))
-                .max()
-                .unwrap_or(0))
-        }
-        Err(status) => Err(status),
-    }
+    Ok(messages
+        .head(HeadRequest { user_id })
+        .await?
+        .into_inner()
+        .last_message_id)
 }
 
 impl Chain {

@@ -1,18 +1,22 @@
 //! Deliveries to receivers' sockets, reported to the message service in
 //! batches: per pair (receiver, sender) only the highest id delivered counts
-//! (`MarkDelivered` covers every message up to it), so a burst of messages
-//! costs one RPC per conversation per flush, not one per message.
+//! (a mark covers every message up to it), and every pair of a flush goes in
+//! one `MarkDeliveredBatch`: one RPC and one transaction per flush, whatever
+//! the number of messages and conversations.
 
-use std::{collections::HashMap, sync::Arc, sync::Mutex};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use futures::StreamExt;
 use tokio::sync::Notify;
-use totilove_proto::message::v1::MarkDeliveredRequest;
+use totilove_proto::message::v1::{MarkDeliveredBatchRequest, MarkDeliveredRequest};
 
 use super::{Inner, lock};
 
-/// RPCs in flight at once during a flush.
-const CONCURRENCY: usize = 16;
+/// Marks per call (the message service's limit is higher).
+const MAX_PER_CALL: usize = 5_000;
 
 #[derive(Default)]
 pub(crate) struct Delivered {
@@ -35,32 +39,33 @@ impl Delivered {
     }
 }
 
-/// Waits for reports, lets them gather for the flush interval, sends them.
+/// Waits for reports, lets them gather for the flush interval, sends them
+/// all in one call (one transaction in the message service).
 pub(crate) async fn flush(hub: Arc<Inner>) {
     loop {
         hub.delivered.wake.notified().await;
         tokio::time::sleep(hub.settings.delivered_flush).await;
         let batch = hub.delivered.take();
-        futures::stream::iter(batch)
-            .for_each_concurrent(CONCURRENCY, |((receiver, sender), up_to_id)| {
-                let mut messages = hub.messages.clone();
-                async move {
-                    let call = messages.mark_delivered(MarkDeliveredRequest {
-                        user_id: receiver,
-                        with_user_id: sender,
-                        up_to_id,
-                    });
-                    match tokio::time::timeout(std::time::Duration::from_secs(5), call).await {
-                        Ok(Ok(_)) => {}
-                        // The message stays `sent` until the receiver's next
-                        // history read marks it; nothing else depends on it.
-                        Ok(Err(status)) => {
-                            tracing::warn!(code = ?status.code(), "could not report a delivery");
-                        }
-                        Err(_) => tracing::warn!("reporting a delivery timed out"),
-                    }
+        for chunk in batch.into_iter().collect::<Vec<_>>().chunks(MAX_PER_CALL) {
+            let marks = chunk
+                .iter()
+                .map(|&((receiver, sender), up_to_id)| MarkDeliveredRequest {
+                    user_id: receiver,
+                    with_user_id: sender,
+                    up_to_id,
+                })
+                .collect();
+            let mut messages = hub.messages.clone();
+            let call = messages.mark_delivered_batch(MarkDeliveredBatchRequest { marks });
+            match tokio::time::timeout(Duration::from_secs(5), call).await {
+                Ok(Ok(_)) => {}
+                // The messages stay `sent` until the receiver's next history
+                // read marks them; nothing else depends on it.
+                Ok(Err(status)) => {
+                    tracing::warn!(code = ?status.code(), "could not report deliveries");
                 }
-            })
-            .await;
+                Err(_) => tracing::warn!("reporting deliveries timed out"),
+            }
+        }
     }
 }

@@ -31,6 +31,7 @@ impl Application {
             &config.database_url,
             "auth",
             config.database_pool_size,
+            None,
             &sqlx::migrate!("./migrations"),
         )
         .await?;

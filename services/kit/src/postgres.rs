@@ -11,18 +11,26 @@ use sqlx::{
 
 /// Connects to `url` with `schema` as the search path, creates the schema if
 /// needed and applies `migrator`. Retries for a while so a database that is
-/// still starting does not fail a deployment.
+/// still starting does not fail a deployment. `statement_timeout`, when
+/// given, bounds every statement of every connection (set when connecting,
+/// so no transaction needs a `SET LOCAL` round trip of its own).
 pub async fn connect_and_migrate(
     url: &str,
     schema: &str,
     max_connections: u32,
+    statement_timeout: Option<Duration>,
     migrator: &Migrator,
 ) -> anyhow::Result<PgPool> {
     anyhow::ensure!(
         schema.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
         "schema names are lowercase identifiers"
     );
-    let options = PgConnectOptions::from_str(url)?.options([("search_path", schema)]);
+    let timeout_ms = statement_timeout.map(|t| t.as_millis().max(1).to_string());
+    let mut settings = vec![("search_path", schema)];
+    if let Some(ms) = &timeout_ms {
+        settings.push(("statement_timeout", ms.as_str()));
+    }
+    let options = PgConnectOptions::from_str(url)?.options(settings);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)

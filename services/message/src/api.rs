@@ -11,6 +11,7 @@ use crate::{
         UserId,
     },
     service::Messages,
+    store::Mark,
 };
 
 pub struct MessageApi {
@@ -43,6 +44,17 @@ fn parse_send(req: pb::SendRequest) -> Result<NewMessage, Error> {
         client_msg_id: ClientMsgId::try_from(req.client_msg_id.as_str())?,
         sender,
         receiver,
+    })
+}
+
+/// A batch of marks is one transaction: keep it short.
+const MAX_MARKS_PER_CALL: usize = 10_000;
+
+fn parse_mark(reader: i64, with: i64, up_to_id: i64) -> Result<Mark, Error> {
+    Ok(Mark {
+        reader: UserId::parse(reader, "user_id")?,
+        with: UserId::parse(with, "with")?,
+        up_to_id,
     })
 }
 
@@ -99,14 +111,10 @@ impl pb::message_service_server::MessageService for MessageApi {
 
     async fn mark_read(&self, req: Request<pb::MarkReadRequest>) -> Answer<pb::MarkStatusResponse> {
         let r = req.into_inner();
-        let reader = UserId::parse(r.user_id, "user_id")?;
-        let with = UserId::parse(r.with_user_id, "with")?;
-        let changed = self
-            .messages
-            .mark(reader, with, r.up_to_id, Status::Read)
-            .await?;
+        let mark = parse_mark(r.user_id, r.with_user_id, r.up_to_id)?;
+        let changed = self.messages.mark(vec![mark], Status::Read).await?;
         Ok(Response::new(pb::MarkStatusResponse {
-            changed_up_to_id: changed,
+            changed_up_to_id: changed.first().map_or(0, |m| m.changed_up_to_id),
         }))
     }
 
@@ -115,15 +123,30 @@ impl pb::message_service_server::MessageService for MessageApi {
         req: Request<pb::MarkDeliveredRequest>,
     ) -> Answer<pb::MarkStatusResponse> {
         let r = req.into_inner();
-        let reader = UserId::parse(r.user_id, "user_id")?;
-        let with = UserId::parse(r.with_user_id, "with")?;
-        let changed = self
-            .messages
-            .mark(reader, with, r.up_to_id, Status::Delivered)
-            .await?;
+        let mark = parse_mark(r.user_id, r.with_user_id, r.up_to_id)?;
+        let changed = self.messages.mark(vec![mark], Status::Delivered).await?;
         Ok(Response::new(pb::MarkStatusResponse {
-            changed_up_to_id: changed,
+            changed_up_to_id: changed.first().map_or(0, |m| m.changed_up_to_id),
         }))
+    }
+
+    async fn mark_delivered_batch(
+        &self,
+        req: Request<pb::MarkDeliveredBatchRequest>,
+    ) -> Answer<pb::MarkDeliveredBatchResponse> {
+        let marks = req
+            .into_inner()
+            .marks
+            .into_iter()
+            .map(|r| parse_mark(r.user_id, r.with_user_id, r.up_to_id))
+            .collect::<Result<Vec<_>, _>>()?;
+        if marks.len() > MAX_MARKS_PER_CALL {
+            return Err(
+                Error::invalid(format!("at most {MAX_MARKS_PER_CALL} marks per call")).into(),
+            );
+        }
+        self.messages.mark(marks, Status::Delivered).await?;
+        Ok(Response::new(pb::MarkDeliveredBatchResponse {}))
     }
 
     async fn sync(&self, req: Request<pb::SyncRequest>) -> Answer<pb::SyncResponse> {

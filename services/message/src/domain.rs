@@ -142,11 +142,6 @@ impl Status {
             _ => None,
         }
     }
-
-    /// The `smallint` stored in PostgreSQL.
-    pub fn code(self) -> i16 {
-        self as i16
-    }
 }
 
 impl TryFrom<i16> for Status {

@@ -15,7 +15,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 use totilove_kit::events::Event;
 
 use crate::{
-    cache::{Cache, MessagesRound, chat_key, conversations_key},
+    cache::{Cache, MessagesRound, StatusChange, chat_key, conversations_key},
     domain::{Message, Pair, Status},
     store::Marked,
 };
@@ -77,17 +77,29 @@ impl Fanout {
         }
     }
 
-    /// After a committed mark: the cached statuses, and a `status` event to
-    /// the sender whose messages changed (`with`).
-    pub async fn status_changed(&self, reader: i64, with: i64, marked: Marked, status: Status) {
-        let event = Event::Status {
-            with: reader,
-            up_to_id: marked.changed_up_to_id,
-            status: status.as_str().to_owned(),
-        };
-        self.cache
-            .write_status(Pair::new(reader, with), with, marked.bound, &event, status)
-            .await;
+    /// After committed marks: the cached statuses, and a `status` event to
+    /// each sender whose messages changed, in one Redis round trip.
+    pub async fn statuses_changed(&self, marked: &[Marked], status: Status) {
+        let events: Vec<Event> = marked
+            .iter()
+            .map(|m| Event::Status {
+                with: m.reader,
+                up_to_id: m.changed_up_to_id,
+                status: status.as_str().to_owned(),
+            })
+            .collect();
+        let changes: Vec<StatusChange<'_>> = marked
+            .iter()
+            .zip(&events)
+            .map(|(m, event)| StatusChange {
+                pair: Pair::new(m.reader, m.with),
+                sender: m.with,
+                bound: m.bound,
+                status,
+                event,
+            })
+            .collect();
+        self.cache.write_statuses(&changes).await;
     }
 }
 

@@ -100,6 +100,7 @@ impl Application {
             &config.database_url,
             "message",
             config.db_pool_size.max(2),
+            Some(config.db_timeout),
             &sqlx::migrate!("./migrations"),
         )
         .await?;

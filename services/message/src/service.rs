@@ -7,7 +7,7 @@ use crate::{
     domain::{HistoryQuery, NewMessage, Page, Pair, Status, UserId},
     fanout::Fanout,
     people::People,
-    store::{Conversation, Store},
+    store::{Conversation, Mark, Marked, Store},
     writer::{Sent, Writer},
 };
 
@@ -64,26 +64,20 @@ impl Messages {
         self.store.conversations(user).await
     }
 
-    /// Marks `with`'s messages to `reader` up to `up_to_id`; tells `with`
-    /// when something changed. Answers the highest id changed (0: none).
-    pub async fn mark(
-        &self,
-        reader: UserId,
-        with: UserId,
-        up_to_id: i64,
-        status: Status,
-    ) -> Result<i64, Error> {
-        Pair::of(reader, with, "with_user_id")?;
-        if up_to_id < 0 {
-            return Err(Error::invalid("up_to_id must not be negative"));
+    /// Marks each mark's partner's messages to its reader; tells each
+    /// partner whose messages changed. Answers what changed.
+    pub async fn mark(&self, marks: Vec<Mark>, status: Status) -> Result<Vec<Marked>, Error> {
+        for m in &marks {
+            Pair::of(m.reader, m.with, "with_user_id")?;
+            if m.up_to_id < 0 {
+                return Err(Error::invalid("up_to_id must not be negative"));
+            }
         }
-        let Some(marked) = self.store.mark(reader, with, up_to_id, status).await? else {
-            return Ok(0);
-        };
-        self.fanout
-            .status_changed(reader.get(), with.get(), marked, status)
-            .await;
-        Ok(marked.changed_up_to_id)
+        let marked = self.store.mark(&marks, status).await?;
+        if !marked.is_empty() {
+            self.fanout.statuses_changed(&marked, status).await;
+        }
+        Ok(marked)
     }
 
     /// The people `user` shares a conversation with: cached, else PostgreSQL.

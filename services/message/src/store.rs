@@ -1,7 +1,7 @@
 //! PostgreSQL reads and the delivered/read marks (the writes of new messages
 //! are the writer's, in `writer.rs`).
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -29,9 +29,20 @@ pub struct Conversation {
     pub last_message: Message,
 }
 
+/// A delivered/read mark asked for: `with`'s messages to `reader` up to `up_to_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    pub reader: UserId,
+    pub with: UserId,
+    pub up_to_id: i64,
+}
+
 /// What a delivered/read mark changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Marked {
+    pub reader: i64,
+    /// The sender whose messages changed.
+    pub with: i64,
     /// Every message of the sender to the reader up to this id has the
     /// status now (the requested id, capped at the conversation's newest).
     pub bound: i64,
@@ -42,14 +53,6 @@ pub struct Marked {
 impl Store {
     pub fn new(db: PgPool, timeout: Duration) -> Self {
         Self { db, timeout }
-    }
-
-    /// `BEGIN` that also bounds every statement of the transaction.
-    pub fn begin_statement(timeout: Duration) -> sqlx::AssertSqlSafe<String> {
-        sqlx::AssertSqlSafe(format!(
-            "BEGIN; SET LOCAL statement_timeout = {}",
-            timeout.as_millis().max(1)
-        ))
     }
 
     async fn bounded<T>(
@@ -71,7 +74,7 @@ impl Store {
             .bounded(
                 sqlx::query_as::<_, Message>(
                     "SELECT id, sender_id, receiver_id, content, client_msg_id, status, created_at
-                     FROM messages
+                     FROM messages_with_status
                      WHERE LEAST(sender_id, receiver_id) = $1
                        AND GREATEST(sender_id, receiver_id) = $2
                      ORDER BY id DESC
@@ -130,10 +133,10 @@ impl Store {
                 sqlx::query_as::<_, Message>(
                     "SELECT * FROM (
                         (SELECT id, sender_id, receiver_id, content, client_msg_id, status, created_at
-                         FROM messages WHERE sender_id = $1 AND id > $2 ORDER BY id LIMIT $3)
+                         FROM messages_with_status WHERE sender_id = $1 AND id > $2 ORDER BY id LIMIT $3)
                         UNION ALL
                         (SELECT id, sender_id, receiver_id, content, client_msg_id, status, created_at
-                         FROM messages WHERE receiver_id = $1 AND id > $2 ORDER BY id LIMIT $3)
+                         FROM messages_with_status WHERE receiver_id = $1 AND id > $2 ORDER BY id LIMIT $3)
                      ) both_ways
                      ORDER BY id
                      LIMIT $3",
@@ -157,7 +160,7 @@ impl Store {
                         m.id, m.sender_id, m.receiver_id, m.content, m.client_msg_id,
                         m.status, m.created_at
                  FROM conversations c
-                 JOIN messages m ON m.id = c.last_message_id
+                 JOIN messages_with_status m ON m.id = c.last_message_id
                  WHERE c.user_id = $1
                  ORDER BY c.last_message_id DESC
                  LIMIT $2",
@@ -174,7 +177,7 @@ impl Store {
     pub async fn head(&self, user: UserId) -> Result<i64, Error> {
         let head: Option<i64> = self
             .bounded(
-                sqlx::query_scalar("SELECT last_message_id FROM user_heads WHERE user_id = $1")
+                sqlx::query_scalar("SELECT head_of($1)")
                     .bind(user.get())
                     .fetch_optional(&self.db),
             )
@@ -200,96 +203,40 @@ impl Store {
             .collect())
     }
 
-    /// Gives `with`'s messages to `reader` up to `up_to_id` the status
-    /// `status` (`Delivered` or `Read`; read implies delivered), and takes the
-    /// newly read ones off the reader's unread count, in one transaction.
-    /// `None` when nothing changed.
-    pub async fn mark(
-        &self,
-        reader: UserId,
-        with: UserId,
-        up_to_id: i64,
-        status: Status,
-    ) -> Result<Option<Marked>, Error> {
-        self.bounded(async {
-            let mut tx = self
-                .db
-                .begin_with(Self::begin_statement(self.timeout))
-                .await?;
-            // The row lock orders this mark with the writer's batches: once
-            // held, every message up to `last_message_id` is committed, and
-            // the UPDATE below (a new snapshot) sees them all.
-            let row: Option<(i64, i64, i64)> = sqlx::query_as(
-                "SELECT last_message_id, delivered_up_to, read_up_to
-                 FROM conversations
-                 WHERE user_id = $1 AND other_id = $2
-                 FOR UPDATE",
+    /// Gives each mark's partner's messages to its reader up to its id the
+    /// status `status` (`Delivered` or `Read`; read implies delivered), and
+    /// takes the newly read ones off the readers' unread counts, in one
+    /// transaction and one round trip (`mark_batch`, see its migration).
+    /// Answers the marks that changed something.
+    pub async fn mark(&self, marks: &[Mark], status: Status) -> Result<Vec<Marked>, Error> {
+        // Sorted and one per pair: rows are locked in the same order by
+        // every caller, and the highest id asked for a pair covers the rest.
+        let mut highest: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+        for m in marks {
+            let up_to = highest.entry((m.reader.get(), m.with.get())).or_default();
+            *up_to = (*up_to).max(m.up_to_id);
+        }
+        let rows: Vec<(i64, i64, i64, i64)> = self
+            .bounded(
+                sqlx::query_as(
+                    "SELECT reader, partner, bound, changed_up_to FROM mark_batch($1, $2, $3, $4)",
+                )
+                .bind(highest.keys().map(|k| k.0).collect::<Vec<_>>())
+                .bind(highest.keys().map(|k| k.1).collect::<Vec<_>>())
+                .bind(highest.values().copied().collect::<Vec<_>>())
+                .bind(status == Status::Read)
+                .fetch_all(&self.db),
             )
-            .bind(reader.get())
-            .bind(with.get())
-            .fetch_optional(&mut *tx)
             .await?;
-            let Some((last, delivered_up_to, read_up_to)) = row else {
-                return Ok(None);
-            };
-            // Watermarks: all of `with`'s messages up to them already have the
-            // status, so only the messages above need looking at. Capping at
-            // the newest message keeps that true for messages yet to come.
-            let done = if status == Status::Read {
-                read_up_to
-            } else {
-                delivered_up_to
-            };
-            let bound = up_to_id.min(last);
-            if bound <= done {
-                return Ok(None);
-            }
-            let pair = Pair::new(reader.get(), with.get());
-            let (changed, top): (i64, i64) = sqlx::query_as(
-                "WITH changed AS (
-                    UPDATE messages
-                    SET status = $6,
-                        delivered_at = COALESCE(delivered_at, now()),
-                        read_at = CASE WHEN $6 = 3 THEN now() ELSE read_at END
-                    WHERE LEAST(sender_id, receiver_id) = $1
-                      AND GREATEST(sender_id, receiver_id) = $2
-                      AND id > $3 AND id <= $4
-                      AND sender_id = $5
-                      AND status < $6
-                    RETURNING id
-                 )
-                 SELECT count(*), COALESCE(max(id), 0) FROM changed",
-            )
-            .bind(pair.lo)
-            .bind(pair.hi)
-            .bind(done)
-            .bind(bound)
-            .bind(with.get())
-            .bind(status.code())
-            .fetch_one(&mut *tx)
-            .await?;
-            let newly_read = if status == Status::Read { changed } else { 0 };
-            sqlx::query(
-                "UPDATE conversations
-                 SET delivered_up_to = GREATEST(delivered_up_to, $3),
-                     read_up_to = CASE WHEN $4 THEN GREATEST(read_up_to, $3) ELSE read_up_to END,
-                     unread_count = unread_count - $5
-                 WHERE user_id = $1 AND other_id = $2",
-            )
-            .bind(reader.get())
-            .bind(with.get())
-            .bind(bound)
-            .bind(status == Status::Read)
-            .bind(newly_read)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok((changed > 0).then_some(Marked {
+        Ok(rows
+            .into_iter()
+            .map(|(reader, with, bound, changed_up_to_id)| Marked {
+                reader,
+                with,
                 bound,
-                changed_up_to_id: top,
-            }))
-        })
-        .await
+                changed_up_to_id,
+            })
+            .collect())
     }
 }
 
@@ -308,7 +255,7 @@ pub fn db_error(e: sqlx::Error) -> Error {
 
 const HISTORY_OLDER: &str =
     "SELECT id, sender_id, receiver_id, content, client_msg_id, status, created_at
-     FROM messages
+     FROM messages_with_status
      WHERE LEAST(sender_id, receiver_id) = $1
        AND GREATEST(sender_id, receiver_id) = $2
        AND id < $3
@@ -317,7 +264,7 @@ const HISTORY_OLDER: &str =
 
 const HISTORY_NEWER: &str =
     "SELECT id, sender_id, receiver_id, content, client_msg_id, status, created_at
-     FROM messages
+     FROM messages_with_status
      WHERE LEAST(sender_id, receiver_id) = $1
        AND GREATEST(sender_id, receiver_id) = $2
        AND id > $3

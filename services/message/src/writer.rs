@@ -11,12 +11,12 @@
 //! messages, while a lone message is never kept waiting for company.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{HashMap, HashSet},
     time::Duration,
 };
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 use tokio::{
     sync::{mpsc, oneshot},
     task::JoinHandle,
@@ -27,7 +27,7 @@ use uuid::Uuid;
 use crate::{
     domain::{Message, NewMessage, Pair, Status},
     fanout::{Committed, Fanout},
-    store::{Store, db_error},
+    store::db_error,
 };
 
 #[derive(Clone, Debug)]
@@ -106,11 +106,8 @@ async fn run(
         let started = std::time::Instant::now();
         // The statement timeout bounds each statement; this bounds the whole
         // transaction (connection included), whatever the network does.
-        let persisted = tokio::time::timeout(
-            settings.timeout,
-            persist(&db, &batch, created_at, settings.timeout),
-        )
-        .await;
+        let persisted =
+            tokio::time::timeout(settings.timeout, persist(&db, &batch, created_at)).await;
         match persisted {
             Ok(Ok(Persisted {
                 outcomes,
@@ -186,7 +183,6 @@ async fn persist(
     db: &PgPool,
     batch: &[Submission],
     created_at: DateTime<Utc>,
-    timeout: Duration,
 ) -> Result<Persisted, sqlx::Error> {
     // A client_msg_id repeated within the batch: the first one counts, the
     // others are answered like retries of it.
@@ -199,24 +195,12 @@ async fn persist(
         });
     }
 
-    let mut tx = db.begin_with(Store::begin_statement(timeout)).await?;
-    // Ids come from the allocator row, whose lock is held until COMMIT (see
-    // the module comment); the n-th new message gets the n-th id.
-    let (last_id, inserted): (i64, Vec<i64>) = sqlx::query_as(
-        "WITH allocated AS (
-            UPDATE id_allocator SET last_id = last_id + $5 RETURNING last_id
-         ), new AS (
-            SELECT (SELECT last_id FROM allocated) - $5 + n AS id,
-                   sender_id, receiver_id, content, client_msg_id
-            FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::uuid[])
-                 WITH ORDINALITY AS u(sender_id, receiver_id, content, client_msg_id, n)
-         ), inserted AS (
-            INSERT INTO messages (id, sender_id, receiver_id, content, client_msg_id, created_at)
-            SELECT id, sender_id, receiver_id, content, client_msg_id, $6 FROM new
-            ON CONFLICT (sender_id, client_msg_id) DO NOTHING
-            RETURNING id
-         )
-         SELECT (SELECT last_id FROM allocated), ARRAY(SELECT id FROM inserted)",
+    // One statement, one round trip, one transaction: `store_batch` (see its
+    // migration) takes the ids from the allocator row, inserts, records both
+    // people's activity and answers what stood before the batch.
+    let stored: StoredBatch = sqlx::query_as(
+        "SELECT first_id, inserted, pair_lo, pair_hi, pair_before, head_people, head_before
+         FROM store_batch($1, $2, $3, $4, $5)",
     )
     .bind(unique.iter().map(|m| m.sender.get()).collect::<Vec<_>>())
     .bind(unique.iter().map(|m| m.receiver.get()).collect::<Vec<_>>())
@@ -232,12 +216,12 @@ async fn persist(
             .map(|m| m.client_msg_id.get())
             .collect::<Vec<_>>(),
     )
-    .bind(unique.len() as i64)
     .bind(created_at)
-    .fetch_one(&mut *tx)
+    .fetch_one(db)
     .await?;
-    let ids = last_id - unique.len() as i64 + 1..=last_id;
-    let inserted: HashSet<i64> = inserted.into_iter().collect();
+    let first_id = stored.first_id;
+    let inserted: HashSet<i64> = stored.inserted.iter().copied().collect();
+    let ids = first_id..first_id + unique.len() as i64;
 
     // What each key stands for now: the new message, or the stored one a
     // retry hit (its ids stay unused: harmless gaps, as prev_id comes from
@@ -263,27 +247,35 @@ async fn persist(
         }
     }
     if !retried.is_empty() {
+        // Stored earlier (committed, and a stored message never changes).
         let stored: Vec<Message> = sqlx::query_as(
             "SELECT id, sender_id, receiver_id, content, client_msg_id, status, created_at
-             FROM messages
+             FROM messages_with_status
              JOIN UNNEST($1::bigint[], $2::uuid[]) AS k(sender_id, client_msg_id)
                   USING (sender_id, client_msg_id)",
         )
         .bind(retried.iter().map(|k| k.0).collect::<Vec<_>>())
         .bind(retried.iter().map(|k| k.1).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
+        .fetch_all(db)
         .await?;
         for message in stored {
             winners.insert((message.sender_id, message.client_msg_id), (message, false));
         }
     }
 
-    let (pair_before, head_before) = if new_messages.is_empty() {
-        Default::default()
-    } else {
-        record_activity(&mut tx, &new_messages, created_at).await?
-    };
-    tx.commit().await?;
+    let pair_before: HashMap<Pair, i64> = stored
+        .pair_lo
+        .iter()
+        .zip(&stored.pair_hi)
+        .zip(&stored.pair_before)
+        .map(|((lo, hi), before)| (Pair::new(*lo, *hi), *before))
+        .collect();
+    let head_before: HashMap<i64, i64> = stored
+        .head_people
+        .iter()
+        .copied()
+        .zip(stored.head_before.iter().copied())
+        .collect();
 
     let outcomes = batch
         .iter()
@@ -323,75 +315,14 @@ async fn persist(
     })
 }
 
-/// Updates both people's conversation rows (last message, activity, the
-/// receiver's unread count) and their heads, returning what they were before:
-/// each conversation's previous message and each person's previous message.
-async fn record_activity(
-    tx: &mut Transaction<'static, Postgres>,
-    messages: &[Message],
-    at: DateTime<Utc>,
-) -> Result<(HashMap<Pair, i64>, HashMap<i64, i64>), sqlx::Error> {
-    // (user, other) → (last message id, newly unread); sorted, so rows are
-    // locked in the same order every time.
-    let mut rows: BTreeMap<(i64, i64), (i64, i64)> = BTreeMap::new();
-    let mut heads: BTreeMap<i64, i64> = BTreeMap::new();
-    for m in messages {
-        let sender_row = rows.entry((m.sender_id, m.receiver_id)).or_default();
-        sender_row.0 = sender_row.0.max(m.id);
-        let receiver_row = rows.entry((m.receiver_id, m.sender_id)).or_default();
-        receiver_row.0 = receiver_row.0.max(m.id);
-        receiver_row.1 += 1;
-        for person in [m.sender_id, m.receiver_id] {
-            let head = heads.entry(person).or_default();
-            *head = (*head).max(m.id);
-        }
-    }
-
-    // (kind, user, other, last message id) as they were before.
-    let before: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-        "WITH rows AS (
-            SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
-                AS r(user_id, other_id, last_message_id, unread)
-         ), conversations_before AS (
-            SELECT c.user_id, c.other_id, c.last_message_id
-            FROM conversations c JOIN rows USING (user_id, other_id)
-         ), conversations_upsert AS (
-            INSERT INTO conversations AS c
-                (user_id, other_id, last_message_id, last_activity, unread_count)
-            SELECT user_id, other_id, last_message_id, $5, unread FROM rows
-            ON CONFLICT (user_id, other_id) DO UPDATE SET
-                last_message_id = GREATEST(c.last_message_id, excluded.last_message_id),
-                last_activity = GREATEST(c.last_activity, excluded.last_activity),
-                unread_count = c.unread_count + excluded.unread_count
-         ), heads_before AS (
-            SELECT user_id, last_message_id FROM user_heads WHERE user_id = ANY($6)
-         ), heads_upsert AS (
-            INSERT INTO user_heads AS h (user_id, last_message_id)
-            SELECT * FROM UNNEST($6::bigint[], $7::bigint[])
-            ON CONFLICT (user_id) DO UPDATE
-                SET last_message_id = GREATEST(h.last_message_id, excluded.last_message_id)
-         )
-         SELECT 'conversation', user_id, other_id, last_message_id FROM conversations_before
-         UNION ALL
-         SELECT 'head', user_id, 0, last_message_id FROM heads_before",
-    )
-    .bind(rows.keys().map(|k| k.0).collect::<Vec<_>>())
-    .bind(rows.keys().map(|k| k.1).collect::<Vec<_>>())
-    .bind(rows.values().map(|v| v.0).collect::<Vec<_>>())
-    .bind(rows.values().map(|v| v.1).collect::<Vec<_>>())
-    .bind(at)
-    .bind(heads.keys().copied().collect::<Vec<_>>())
-    .bind(heads.values().copied().collect::<Vec<_>>())
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut pair_before = HashMap::new();
-    let mut head_before = HashMap::new();
-    for (kind, user, other, last) in before {
-        if kind == "head" {
-            head_before.insert(user, last);
-        } else {
-            pair_before.insert(Pair::new(user, other), last);
-        }
-    }
-    Ok((pair_before, head_before))
+/// What `store_batch` answers (see its migration).
+#[derive(sqlx::FromRow)]
+struct StoredBatch {
+    first_id: i64,
+    inserted: Vec<i64>,
+    pair_lo: Vec<i64>,
+    pair_hi: Vec<i64>,
+    pair_before: Vec<i64>,
+    head_people: Vec<i64>,
+    head_before: Vec<i64>,
 }

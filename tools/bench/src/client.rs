@@ -1,7 +1,7 @@
 //! The API as the bench uses it: accounts, REST send, WebSocket frames.
 
 use anyhow::{Context as _, bail};
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream, connect_async,
@@ -118,12 +118,6 @@ impl Api {
     }
 }
 
-pub fn send_frame(to: i64, content: &str) -> (String, Message) {
-    let id = uuid::Uuid::new_v4().to_string();
-    let frame = json!({"type": "send", "to": to, "content": content, "client_msg_id": id});
-    (id, Message::text(frame.to_string()))
-}
-
 /// The next JSON event, skipping control frames.
 pub async fn next_event(ws: &mut Socket) -> anyhow::Result<Value> {
     loop {
@@ -133,9 +127,4 @@ pub async fn next_event(ws: &mut Socket) -> anyhow::Result<Value> {
             _ => continue,
         }
     }
-}
-
-pub async fn send(ws: &mut Socket, msg: Message) -> anyhow::Result<()> {
-    ws.send(msg).await?;
-    Ok(())
 }

@@ -1,8 +1,8 @@
-//! Latency samples and throughput, reported as one line per measurement.
+//! Latency samples: quantiles of what was recorded.
 
 use std::time::Duration;
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Samples {
     micros: Vec<u64>,
     pub errors: u64,
@@ -13,32 +13,36 @@ impl Samples {
         self.micros.push(d.as_micros() as u64);
     }
 
+    pub fn record_micros(&mut self, micros: u64) {
+        self.micros.push(micros);
+    }
+
     pub fn merge(&mut self, other: Samples) {
         self.micros.extend(other.micros);
         self.errors += other.errors;
     }
 
-    fn quantile(sorted: &[u64], q: f64) -> f64 {
-        if sorted.is_empty() {
-            return 0.0;
-        }
-        let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-        sorted[i] as f64 / 1000.0
+    pub fn len(&self) -> usize {
+        self.micros.len()
     }
 
-    /// `name: N ok, E errors, R/s; p50 X ms, p99 Y ms, max Z ms`
-    pub fn report(mut self, name: &str, elapsed: Duration) {
-        self.micros.sort_unstable();
-        let s = &self.micros;
-        println!(
-            "{name}: {} ok, {} errors, {:.0}/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            s.len(),
-            self.errors,
-            s.len() as f64 / elapsed.as_secs_f64(),
-            Self::quantile(s, 0.50),
-            Self::quantile(s, 0.90),
-            Self::quantile(s, 0.99),
-            Self::quantile(s, 1.0),
-        );
+    /// `p50 X ms, p99 Y ms, p999 Z ms, max W ms`
+    pub fn quantiles(&self) -> String {
+        let mut s = self.micros.clone();
+        s.sort_unstable();
+        let q = |q: f64| -> f64 {
+            if s.is_empty() {
+                return 0.0;
+            }
+            let i = ((s.len() as f64 - 1.0) * q).round() as usize;
+            s[i] as f64 / 1000.0
+        };
+        format!(
+            "p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, max {:.2} ms",
+            q(0.50),
+            q(0.99),
+            q(0.999),
+            q(1.0)
+        )
     }
 }

@@ -33,7 +33,7 @@ use fred::{
 use dirty::Cleanup;
 pub use dirty::DirtyKeys;
 use scripts::LuaScript;
-pub use writes::MessagesRound;
+pub use writes::{MessagesRound, StatusChange};
 
 use crate::domain::{Message, Pair};
 

@@ -108,44 +108,53 @@ impl Cache {
         }
     }
 
-    /// After a committed mark: the cached statuses of `sender`'s messages up
-    /// to `bound`, and the `status` event to `sender`, in one round trip.
-    pub async fn write_status(
-        &self,
-        pair: Pair,
-        sender: i64,
-        bound: i64,
-        event: &Event,
-        status: Status,
-    ) {
-        let key = chat_key(pair);
+    /// After committed marks: for each, the cached statuses of the sender's
+    /// messages up to its bound and the `status` event to the sender, all in
+    /// one round trip.
+    pub async fn write_statuses(&self, changes: &[StatusChange<'_>]) {
+        let keys_of = |c: &StatusChange<'_>| {
+            let key = chat_key(c.pair);
+            [key.clone(), ticket_key(&key)]
+        };
         let Some(client) = self.client() else {
-            self.dirty.mark([key]);
+            self.dirty.mark(changes.iter().map(|c| chat_key(c.pair)));
             return;
         };
-        let keys = [key.clone(), ticket_key(&key)];
-        let args = vec![sender.into(), bound.into(), status.as_str().into()];
-        let (command, all) = scripts::STATUS.command(true, &keys, &args);
+        let args_of = |c: &StatusChange<'_>| -> Vec<Value> {
+            vec![c.sender.into(), c.bound.into(), c.status.as_str().into()]
+        };
         let pipeline = client.pipeline();
-        let queued: Result<(), _> = pipeline.custom(command, all).await;
-        if queued.is_err() {
-            self.dirty.mark([key]);
-            return;
+        for c in changes {
+            let (command, all) = scripts::STATUS.command(true, &keys_of(c), &args_of(c));
+            let _: Result<(), _> = pipeline.custom(command, all).await;
+            let _: Result<(), _> = pipeline
+                .publish(user_channel(c.sender), c.event.to_json())
+                .await;
         }
-        let _: Result<(), _> = pipeline
-            .publish(user_channel(sender), event.to_json())
-            .await;
         let results = pipeline.try_all::<Value>().await;
-        match results.first() {
-            Some(Ok(_)) => {}
-            Some(Err(e)) if scripts::is_noscript(e) => {
-                let retried: Result<i64, _> =
-                    scripts::STATUS.call(client, keys.to_vec(), args).await;
-                if retried.is_err() {
-                    self.dirty.mark([key]);
+        for (i, c) in changes.iter().enumerate() {
+            match results.get(2 * i) {
+                Some(Ok(_)) => {}
+                Some(Err(e)) if scripts::is_noscript(e) => {
+                    let retried: Result<i64, _> = scripts::STATUS
+                        .call(client, keys_of(c).to_vec(), args_of(c))
+                        .await;
+                    if retried.is_err() {
+                        self.dirty.mark([chat_key(c.pair)]);
+                    }
                 }
+                _ => self.dirty.mark([chat_key(c.pair)]),
             }
-            _ => self.dirty.mark([key]),
         }
     }
+}
+
+/// One committed mark as the cache and the sender see it.
+pub struct StatusChange<'a> {
+    pub pair: Pair,
+    /// Whose messages changed (and who is told).
+    pub sender: i64,
+    pub bound: i64,
+    pub status: Status,
+    pub event: &'a Event,
 }
