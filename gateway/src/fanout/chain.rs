@@ -9,6 +9,7 @@
 //! (presence and typing are momentary and may be lost).
 
 use std::{
+    collections::HashMap,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -42,6 +43,10 @@ const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 /// Retries of failed calls wait from this, doubling, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// `typing:true` lapses by itself after this (the contract's 6 s).
+const TYPING_LAPSE: Duration = Duration::from_secs(6);
+/// Typers remembered per person before the lapsed ones are forgotten.
+const TYPERS_KEPT: usize = 64;
 
 /// The part of a chain the hub and the dispatcher see.
 pub(crate) struct UserChain {
@@ -126,6 +131,10 @@ struct Chain {
     next_try: Instant,
     /// The wait before the next retry of a failed call.
     backoff: Duration,
+    /// Who was last seen typing to the person, and when. A message from one
+    /// of them ends their typing here, where it is delivered: so a send
+    /// (over the socket or REST, from any gateway) costs no presence call.
+    typing_from: HashMap<i64, Instant>,
 }
 
 async fn run(hub: Arc<Inner>, shared: Arc<UserChain>, mut queue: mpsc::Receiver<Event>) {
@@ -139,6 +148,7 @@ async fn run(hub: Arc<Inner>, shared: Arc<UserChain>, mut queue: mpsc::Receiver<
             behind: false,
             next_try: Instant::now(),
             backoff: FIRST_BACKOFF,
+            typing_from: HashMap::new(),
         };
         chain.follow(&mut queue).await;
     }
@@ -317,6 +327,7 @@ impl Chain {
                 self.broadcast(frame, Priority::Presence);
             }
             Event::Typing { user_id, typing } => {
+                self.note_typing(user_id, typing);
                 let frame = ServerEvent::Typing { user_id, typing }.to_frame();
                 self.broadcast(frame, Priority::Typing);
             }
@@ -341,6 +352,35 @@ impl Chain {
                 .delivered
                 .report(self.shared.user_id, sender_id, id);
         }
+        if to_me && self.typing_ended(sender_id) {
+            let frame = ServerEvent::Typing {
+                user_id: sender_id,
+                typing: false,
+            }
+            .to_frame();
+            self.broadcast(frame, Priority::Typing);
+        }
+    }
+
+    fn note_typing(&mut self, user_id: i64, typing: bool) {
+        if !typing {
+            self.typing_from.remove(&user_id);
+            return;
+        }
+        if self.typing_from.len() >= TYPERS_KEPT {
+            self.typing_from
+                .retain(|_, since| since.elapsed() < TYPING_LAPSE);
+        }
+        if self.typing_from.len() < TYPERS_KEPT {
+            self.typing_from.insert(user_id, Instant::now());
+        }
+    }
+
+    /// Whether a message from `sender_id` ends a typing the person still sees.
+    fn typing_ended(&mut self, sender_id: i64) -> bool {
+        self.typing_from
+            .remove(&sender_id)
+            .is_some_and(|since| since.elapsed() < TYPING_LAPSE)
     }
 
     fn broadcast(&self, frame: Utf8Bytes, priority: Priority) {

@@ -4,8 +4,6 @@
 //! place; the gateway checks the shapes and passes its answers through.
 //! `send` is shared with the WebSocket's `send` frame ([`send_message`]).
 
-use std::time::Duration;
-
 use axum::{
     Router,
     extract::{Path, State},
@@ -18,7 +16,6 @@ use totilove_kit::events::MessageJson;
 use totilove_proto::{
     auth::v1::GetUsersRequest,
     message::v1::{self as pb, MessageStatus},
-    presence::v1::SetTypingRequest,
 };
 
 use crate::{
@@ -72,8 +69,7 @@ pub struct Sent {
     pub created: bool,
 }
 
-/// Stores a message (answered only after the commit). On success the
-/// sender's typing indicator to the receiver is cleared.
+/// Stores a message (answered only after the commit).
 pub async fn send_message(state: &AppState, sender_id: i64, body: SendBody) -> ApiResult<Sent> {
     if body.to <= 0 {
         return Err(ApiError::invalid("`to` must be a positive user id"));
@@ -89,29 +85,10 @@ pub async fn send_message(state: &AppState, sender_id: i64, body: SendBody) -> A
         .await?
         .into_inner();
     let message = message_json(required(reply.message, "message")?);
-    if reply.created {
-        clear_typing(state, sender_id, message.receiver_id);
-    }
     Ok(Sent {
         message,
         created: reply.created,
     })
-}
-
-/// A sent message ends the sender's typing (in the background: the ack
-/// does not wait for presence, and presence failures do not matter here).
-fn clear_typing(state: &AppState, user_id: i64, partner_id: i64) {
-    let mut presence = state.presence();
-    tokio::spawn(async move {
-        let call = presence.set_typing(SetTypingRequest {
-            user_id,
-            partner_id,
-            typing: false,
-        });
-        if let Ok(Err(status)) = tokio::time::timeout(Duration::from_secs(2), call).await {
-            tracing::debug!(code = ?status.code(), "could not clear a typing indicator");
-        }
-    });
 }
 
 #[derive(Serialize)]

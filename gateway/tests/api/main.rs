@@ -5,6 +5,7 @@ mod errors;
 mod fanout;
 mod health;
 mod helpers;
+mod limits;
 mod messages;
 mod people;
 mod presence;

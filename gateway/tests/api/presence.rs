@@ -141,6 +141,20 @@ async fn typing_reaches_the_partner_is_cleared_by_a_send_and_never_reaches_a_str
         json!({"type": "typing", "user_id": alice.id, "typing": false})
     );
 
+    // So does one sent over REST (past the forward throttle of 500 ms).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    alice_ws
+        .send(&json!({"type": "typing", "to": bob.id, "typing": true}))
+        .await;
+    let typing = bob_ws.next_of("typing").await;
+    assert_eq!(typing["typing"], true);
+    app.send_ok(&alice, bob.id, "and over REST").await;
+    let typing = bob_ws.next_of("typing").await;
+    assert_eq!(
+        typing,
+        json!({"type": "typing", "user_id": alice.id, "typing": false})
+    );
+
     // A stranger hears nothing: no typing, no presence.
     alice_ws
         .send(&json!({"type": "typing", "to": eve.id, "typing": true}))

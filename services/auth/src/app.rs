@@ -63,7 +63,7 @@ impl Application {
         let api = AuthApi {
             accounts,
             users,
-            blocks: Blocks::new(db.clone()),
+            blocks: Blocks::new(db.clone(), redis.clone()),
         };
         let listener = totilove_kit::grpc::bind(&config.listen_addr).await?;
         Ok(Self {

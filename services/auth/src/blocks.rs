@@ -1,19 +1,48 @@
 //! Blocks: who refuses contact with whom. Either direction hides the two
 //! people from each other (messages, presence, profile, search).
+//!
+//! PostgreSQL is the record. After every change, and before it is answered,
+//! both people get a new *block generation* in Redis (`blocks:gen:{user}`, a
+//! random value): services that remember block answers reuse them only while
+//! the generations are unchanged, so a change holds from the next request on.
 
+use fred::{clients::Pool, interfaces::KeysInterface};
 use sqlx::PgPool;
 use totilove_kit::Error;
 
-use crate::{domain::UserId, users::UserCard};
+use crate::{domain::UserId, redis::connected, users::UserCard};
 
 #[derive(Clone)]
 pub struct Blocks {
     db: PgPool,
+    redis: Pool,
+}
+
+/// The Redis key of `user`'s block generation.
+pub fn generation_key(user: UserId) -> String {
+    format!("blocks:gen:{}", user.0)
 }
 
 impl Blocks {
-    pub fn new(db: PgPool) -> Self {
-        Self { db }
+    pub fn new(db: PgPool, redis: Pool) -> Self {
+        Self { db, redis }
+    }
+
+    /// Gives both people new generations. A Redis that cannot be reached at
+    /// all needs none: services that cannot read generations ask every time
+    /// and forget what they remembered when they reconnect. A Redis that is
+    /// reachable but refuses the write fails the change's answer (503); the
+    /// change is kept and repeating it is harmless.
+    async fn new_generations(&self, a: UserId, b: UserId) -> Result<(), Error> {
+        let Ok(client) = connected(&self.redis) else {
+            tracing::warn!("Redis unreachable; block generations not moved");
+            return Ok(());
+        };
+        let pairs = [a, b].map(|u| (generation_key(u), rand::random::<u64>().to_string()));
+        client.mset(pairs.to_vec()).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot move block generations");
+            Error::unavailable("blocking")
+        })
     }
 
     /// Idempotent: blocking twice is one block.
@@ -33,11 +62,10 @@ impl Blocks {
         .bind(blocked.0)
         .fetch_one(&self.db)
         .await?;
-        if known {
-            Ok(())
-        } else {
-            Err(Error::not_found("user"))
+        if !known {
+            return Err(Error::not_found("user"));
         }
+        self.new_generations(blocker, blocked).await
     }
 
     /// Idempotent: unblocking someone not blocked is fine; an unknown person is not.
@@ -51,11 +79,10 @@ impl Blocks {
         .bind(blocked.0)
         .fetch_one(&self.db)
         .await?;
-        if known {
-            Ok(())
-        } else {
-            Err(Error::not_found("user"))
+        if !known {
+            return Err(Error::not_found("user"));
         }
+        self.new_generations(blocker, blocked).await
     }
 
     /// The people `blocker` blocks, by username.

@@ -3,6 +3,7 @@
 //! first, see `cache`) and sync, and fans committed changes out over Redis
 //! pub/sub (`fanout`). README.md tells the design and why.
 
+mod admission;
 mod api;
 mod cache;
 mod domain;
@@ -23,7 +24,9 @@ use totilove_kit::{
 };
 use totilove_proto::message::v1::message_service_server::MessageServiceServer;
 
+pub use crate::admission::SendLimit;
 use crate::{
+    admission::Admission,
     api::MessageApi,
     cache::Cache,
     fanout::Fanout,
@@ -62,6 +65,9 @@ pub struct Config {
     pub cache_ttl: Duration,
     /// Redis connections (`MESSAGE_REDIS_POOL_SIZE`).
     pub redis_pool_size: usize,
+    /// Each person's sending rate (`SEND_RATE_PER_SEC`, 20) and burst
+    /// (`SEND_BURST`, 120), over REST and WebSocket together.
+    pub send_limit: SendLimit,
 }
 
 impl Config {
@@ -83,6 +89,10 @@ impl Config {
             fanout_queue: src.parse_or("MESSAGE_FANOUT_QUEUE", 1_024)?,
             cache_ttl: src.seconds_or("MESSAGE_CACHE_TTL_SECS", 3_600)?,
             redis_pool_size: src.parse_or("MESSAGE_REDIS_POOL_SIZE", 4)?,
+            send_limit: SendLimit {
+                per_sec: src.parse_or("SEND_RATE_PER_SEC", 20.0)?,
+                burst: src.parse_or("SEND_BURST", 120)?,
+            },
         })
     }
 }
@@ -138,6 +148,8 @@ impl Application {
             ],
         ));
 
+        let people = People::new(&config.auth_url, &config.internal_token)?;
+        let admission = Admission::new(redis.clone(), people.clone(), config.send_limit);
         let cache = Cache::new(redis, config.cache_ttl);
         let cleaner = tokio::spawn(cache.clone().clean_dirty_forever());
         let (fanout, fanout_task) = Fanout::spawn(cache.clone(), config.fanout_queue);
@@ -154,7 +166,8 @@ impl Application {
             writer,
             store: Store::new(db, config.db_timeout),
             cache,
-            people: People::new(&config.auth_url, &config.internal_token)?,
+            people,
+            admission,
             fanout,
         };
 

@@ -1,10 +1,9 @@
-//! Who may message whom, asked of the auth service (which owns users and
-//! blocks) and remembered briefly in-process: sends are the hot path, and one
-//! lookup per message would make auth the bottleneck.
+//! Who exists and who blocks whom, asked of the auth service (which owns
+//! users and blocks).
 //!
-//! Users are never deleted, so "exists" is remembered for good; "unknown" and
-//! blocks only for about a second, so a block takes effect almost at once.
-//! Concurrent lookups of the same key share one call.
+//! Users are never deleted, so "exists" is remembered for good and "unknown"
+//! for about a second; concurrent lookups of the same person share one call.
+//! Block answers are remembered by `admission`, which knows when they change.
 
 use std::{
     collections::HashMap,
@@ -15,14 +14,14 @@ use std::{
 
 use tokio::sync::OnceCell;
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
-use totilove_kit::{Code, Error, config::Secret, grpc::Outbound};
+use totilove_kit::{Error, config::Secret, grpc::Outbound};
 use totilove_proto::auth::v1::{
     GetUsersRequest, IsBlockedRequest, auth_service_client::AuthServiceClient,
 };
 
 use crate::domain::{Pair, UserId};
 
-/// How long a block (or its absence) and an unknown user are remembered.
+/// How long an unknown user is remembered.
 const SHORT_MEMORY: Duration = Duration::from_secs(1);
 /// Beyond this many remembered keys, stale ones are forgotten (then all).
 const MAX_REMEMBERED: usize = 1_000_000;
@@ -33,7 +32,6 @@ type AuthClient = AuthServiceClient<InterceptedService<Channel, Outbound>>;
 pub struct People {
     auth: AuthClient,
     exists: Arc<Memo<i64>>,
-    blocked: Arc<Memo<Pair>>,
 }
 
 impl People {
@@ -44,7 +42,6 @@ impl People {
                 Outbound::new(token)?,
             ),
             exists: Arc::new(Memo::new(Duration::MAX, SHORT_MEMORY)),
-            blocked: Arc::new(Memo::new(SHORT_MEMORY, SHORT_MEMORY)),
         })
     }
 
@@ -72,29 +69,18 @@ impl People {
         }
     }
 
-    /// `Code::Blocked` when either of the two blocks the other.
-    pub async fn ensure_not_blocked(&self, a: UserId, b: UserId) -> Result<(), Error> {
-        let pair = Pair::new(a.get(), b.get());
-        let blocked = self
-            .blocked
-            .get_or_fetch(pair, async {
-                Ok(self
-                    .auth
-                    .clone()
-                    .is_blocked(IsBlockedRequest {
-                        user_a: pair.lo,
-                        user_b: pair.hi,
-                    })
-                    .await?
-                    .into_inner()
-                    .blocked)
+    /// Whether either of the pair blocks the other, asked now.
+    pub async fn is_blocked(&self, pair: Pair) -> Result<bool, Error> {
+        Ok(self
+            .auth
+            .clone()
+            .is_blocked(IsBlockedRequest {
+                user_a: pair.lo,
+                user_b: pair.hi,
             })
-            .await?;
-        if blocked {
-            Err(Error::new(Code::Blocked, "you cannot message this person"))
-        } else {
-            Ok(())
-        }
+            .await?
+            .into_inner()
+            .blocked)
     }
 }
 

@@ -3,6 +3,7 @@
 use totilove_kit::Error;
 
 use crate::{
+    admission::Admission,
     cache::{Cache, HISTORY_CAP},
     domain::{HistoryQuery, NewMessage, Page, Pair, Status, UserId},
     fanout::Fanout,
@@ -17,17 +18,17 @@ pub struct Messages {
     pub store: Store,
     pub cache: Cache,
     pub people: People,
+    pub admission: Admission,
     pub fanout: Fanout,
 }
 
 impl Messages {
-    /// Stores a validated message once the receiver exists and neither
-    /// blocks the other; answers after COMMIT.
+    /// Stores a validated message once the receiver exists, the sender is
+    /// within their rate and neither blocks the other; answers after COMMIT.
     pub async fn send(&self, message: NewMessage) -> Result<Sent, Error> {
         tokio::try_join!(
             self.people.ensure_exists(message.receiver),
-            self.people
-                .ensure_not_blocked(message.sender, message.receiver),
+            self.admission.admit(message.sender, message.receiver),
         )?;
         self.writer.send(message).await
     }

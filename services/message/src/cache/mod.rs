@@ -17,7 +17,7 @@
 //!   reading it and deletes it (with its ticket) until that succeeds.
 
 mod dirty;
-mod scripts;
+pub(crate) mod scripts;
 mod writes;
 
 use std::{iter, sync::Arc, time::Duration};

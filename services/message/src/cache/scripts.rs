@@ -1,4 +1,4 @@
-//! The cache's Lua scripts, called by SHA (`EVALSHA`) so a round of hundreds
+//! The service's Lua scripts (the cache's, and admission's), called by SHA (`EVALSHA`) so a round of hundreds
 //! of calls does not send the script text hundreds of times. The SHA comes
 //! from `SCRIPT LOAD` the first time; a Redis that lost its script cache
 //! (restarted) answers `NOSCRIPT`, and the call is repeated with `EVAL`, which
@@ -32,8 +32,9 @@ script!(FILL_LIST, "fill_list.lua");
 script!(FILL_SET, "fill_set.lua");
 script!(ROUND, "round.lua");
 script!(STATUS, "status.lua");
+script!(ADMIT, "admit.lua");
 
-const ALL: [&LuaScript; 5] = [&READ, &FILL_LIST, &FILL_SET, &ROUND, &STATUS];
+const ALL: [&LuaScript; 6] = [&READ, &FILL_LIST, &FILL_SET, &ROUND, &STATUS, &ADMIT];
 
 /// Learns the SHA of every script not known yet (in effect once per
 /// process), in one round trip.

@@ -1,0 +1,247 @@
+//! Whether a send may go to the writer: the sender's rate limit, and no block
+//! between the two people — decided at once after every block or unblock, on
+//! every instance, at one Redis round trip per send.
+//!
+//! The rate limit is a token bucket per sender in Redis (shared by every
+//! instance, REST and WebSocket alike); while Redis is unreachable an
+//! in-process bucket with the same settings stands in.
+//!
+//! Blocks live in the auth service's PostgreSQL. The auth service gives each
+//! person a *block generation* in Redis (`blocks:gen:{user}`), set to a new
+//! random value after every block or unblock they take part in commits and
+//! before it is answered. The same script that takes the token reads both
+//! people's generations, and the answer the auth service gave for the pair is
+//! reused only while both are unchanged: a change is seen by the very next
+//! send. When Redis cannot be asked, the auth service is asked every time
+//! (and an unreachable auth service means 503, never "not blocked"). A Redis
+//! that restarted may hold older generations, so every reconnection forgets
+//! every remembered answer.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use fred::{
+    clients::{Client, Pool as RedisPool},
+    interfaces::{ClientLike, EventInterface},
+    types::{Value, config::Server},
+};
+use tokio::{sync::broadcast, time::Instant};
+use totilove_kit::{Code, Error};
+
+use crate::{
+    cache::scripts::ADMIT,
+    domain::{Pair, UserId},
+    people::People,
+};
+
+/// Answers remembered at most; beyond, all are forgotten (they are cheap to
+/// ask again).
+const MAX_REMEMBERED: usize = 500_000;
+/// In-process buckets kept at most while Redis is down.
+const MAX_LOCAL_BUCKETS: usize = 100_000;
+
+/// How fast one person may send (`SEND_RATE_PER_SEC`, `SEND_BURST`).
+#[derive(Debug, Clone, Copy)]
+pub struct SendLimit {
+    /// Sends a second, sustained.
+    pub per_sec: f64,
+    /// Sends at once after a quiet while.
+    pub burst: u32,
+}
+
+#[derive(Clone)]
+pub struct Admission {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    redis: RedisPool,
+    people: People,
+    limit: SendLimit,
+    /// Block answers per pair, with the generations (lower id's first) they hold for.
+    known: Mutex<HashMap<Pair, Known>>,
+    /// One per pooled connection: a message here means it reconnected.
+    reconnects: Mutex<Vec<broadcast::Receiver<Server>>>,
+    /// The stand-in buckets: tokens and when they were counted.
+    local: Mutex<HashMap<i64, (f64, Instant)>>,
+}
+
+struct Known {
+    generations: (String, String),
+    blocked: bool,
+}
+
+/// What Redis said about one send.
+struct Answer {
+    wait_ms: u64,
+    sender_gen: String,
+    receiver_gen: String,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn bucket_key(user: UserId) -> String {
+    format!("ratelimit:send:{}", user.get())
+}
+
+/// The auth service's key for `user`'s block generation.
+fn generation_key(user: UserId) -> String {
+    format!("blocks:gen:{}", user.get())
+}
+
+fn rate_limited(wait: Duration) -> Error {
+    let mut e = Error::rate_limited(wait.as_secs_f64().ceil() as u64);
+    e.message = "too many messages; slow down".to_owned();
+    e
+}
+
+impl Admission {
+    pub fn new(redis: RedisPool, people: People, limit: SendLimit) -> Self {
+        let reconnects = redis.clients().iter().map(|c| c.reconnect_rx()).collect();
+        Self {
+            inner: Arc::new(Inner {
+                redis,
+                people,
+                limit: SendLimit {
+                    per_sec: limit.per_sec.max(0.001),
+                    burst: limit.burst.max(1),
+                },
+                known: Mutex::default(),
+                reconnects: Mutex::new(reconnects),
+                local: Mutex::default(),
+            }),
+        }
+    }
+
+    /// `Ok` when `sender` may send to `receiver` now; else `rate_limited`
+    /// (nothing is stored), `blocked`, or `unavailable`.
+    pub async fn admit(&self, sender: UserId, receiver: UserId) -> Result<(), Error> {
+        let inner = &self.inner;
+        let pair = Pair::new(sender.get(), receiver.get());
+        let Some(answer) = self.ask_redis(sender, receiver).await else {
+            inner.take_local_token(sender)?;
+            return ensure_not_blocked(inner.people.is_blocked(pair).await?);
+        };
+        if answer.wait_ms > 0 {
+            return Err(rate_limited(Duration::from_millis(answer.wait_ms)));
+        }
+        if inner.reconnected() {
+            lock(&inner.known).clear();
+        }
+        let generations = if sender.get() == pair.lo {
+            (answer.sender_gen, answer.receiver_gen)
+        } else {
+            (answer.receiver_gen, answer.sender_gen)
+        };
+        let remembered = lock(&inner.known)
+            .get(&pair)
+            .filter(|k| k.generations == generations)
+            .map(|k| k.blocked);
+        let blocked = match remembered {
+            Some(blocked) => blocked,
+            None => {
+                let blocked = inner.people.is_blocked(pair).await?;
+                let mut known = lock(&inner.known);
+                if known.len() >= MAX_REMEMBERED {
+                    known.clear();
+                }
+                known.insert(
+                    pair,
+                    Known {
+                        generations,
+                        blocked,
+                    },
+                );
+                blocked
+            }
+        };
+        ensure_not_blocked(blocked)
+    }
+
+    /// The admission script's answer, or `None` when Redis cannot be used.
+    async fn ask_redis(&self, sender: UserId, receiver: UserId) -> Option<Answer> {
+        let inner = &self.inner;
+        let client: &Client = inner.redis.next_connected();
+        if !client.is_connected() {
+            return None;
+        }
+        let keys = vec![
+            bucket_key(sender),
+            generation_key(sender),
+            generation_key(receiver),
+        ];
+        let args: Vec<Value> = vec![
+            inner.limit.per_sec.to_string().into(),
+            i64::from(inner.limit.burst).into(),
+        ];
+        match ADMIT
+            .call::<(u64, String, String)>(client, keys, args)
+            .await
+        {
+            Ok((wait_ms, sender_gen, receiver_gen)) => Some(Answer {
+                wait_ms,
+                sender_gen,
+                receiver_gen,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot admit a send through Redis; deciding locally");
+                None
+            }
+        }
+    }
+}
+
+fn ensure_not_blocked(blocked: bool) -> Result<(), Error> {
+    if blocked {
+        Err(Error::new(Code::Blocked, "you cannot message this person"))
+    } else {
+        Ok(())
+    }
+}
+
+impl Inner {
+    /// Whether any pooled connection reconnected since last asked.
+    fn reconnected(&self) -> bool {
+        let mut any = false;
+        for rx in lock(&self.reconnects).iter_mut() {
+            loop {
+                match rx.try_recv() {
+                    Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => any = true,
+                    Err(_) => break,
+                }
+            }
+        }
+        any
+    }
+
+    /// The in-process bucket of `sender` while Redis is down.
+    fn take_local_token(&self, sender: UserId) -> Result<(), Error> {
+        let SendLimit { per_sec, burst } = self.limit;
+        let burst = f64::from(burst);
+        let now = Instant::now();
+        let mut local = lock(&self.local);
+        if local.len() >= MAX_LOCAL_BUCKETS {
+            // Full buckets are the same as none.
+            local.retain(|_, (tokens, at)| *tokens + at.elapsed().as_secs_f64() * per_sec < burst);
+            if local.len() >= MAX_LOCAL_BUCKETS {
+                local.clear();
+            }
+        }
+        let (tokens, at) = local.entry(sender.get()).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * per_sec).min(burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(rate_limited(Duration::from_secs_f64(
+                (1.0 - *tokens) / per_sec,
+            )))
+        }
+    }
+}
