@@ -1,5 +1,7 @@
-//! The whole system, in-process: auth, message and presence services and any
-//! number of gateway instances, sharing one database and one Redis.
+//! The whole system, in-process: auth, message and presence services (one or
+//! more replicas of each) and any number of gateway instances, sharing one
+//! database and one Redis. Every client is given every replica's URL, as
+//! `deploy/local/run` does with `SERVICE_REPLICAS`.
 
 use std::collections::HashMap;
 
@@ -72,10 +74,20 @@ pub struct TestSystem {
     pub database_url: String,
     pub redis: RedisServer,
     pub settings: HashMap<String, String>,
-    pub auth: Service,
-    pub message: Service,
-    pub presence: Service,
+    /// The replicas of each service (at least one).
+    pub auth: Vec<Service>,
+    pub message: Vec<Service>,
+    pub presence: Vec<Service>,
     pub gateways: Vec<Gateway>,
+}
+
+/// The URLs of `replicas`, comma-separated (how services are addressed).
+fn urls(replicas: &[Service]) -> String {
+    replicas
+        .iter()
+        .map(|s| s.url.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl TestSystem {
@@ -86,6 +98,15 @@ impl TestSystem {
 
     /// Everything, with settings overridden (names as in the environment).
     pub async fn start_with(overrides: &[(&str, &str)]) -> Self {
+        Self::start_cluster(1, 1, overrides).await
+    }
+
+    /// `gateways` gateway instances over `replicas` replicas of each service.
+    pub async fn start_cluster(
+        gateways: usize,
+        replicas: usize,
+        overrides: &[(&str, &str)],
+    ) -> Self {
         crate::init_logs();
         let database_url = crate::fresh_database().await;
         let redis = RedisServer::start().await;
@@ -106,44 +127,22 @@ impl TestSystem {
             settings.insert((*k).to_owned(), (*v).to_owned());
         }
 
-        let auth = {
-            let config = totilove_auth::Config::from_source(&settings).expect("auth config");
-            let app = totilove_auth::Application::build(config)
-                .await
-                .expect("auth starts");
-            Service::spawn(app.port(), |stop| {
-                app.run_until_stopped(async {
-                    let _ = stop.await;
-                })
-            })
-        };
-        settings.insert("AUTH_URL".into(), auth.url.clone());
-        let message = {
-            let config = totilove_message::Config::from_source(&settings).expect("message config");
-            let app = totilove_message::Application::build(config)
-                .await
-                .expect("message starts");
-            Service::spawn(app.port(), |stop| {
-                app.run_until_stopped(async {
-                    let _ = stop.await;
-                })
-            })
-        };
-        settings.insert("MESSAGE_URL".into(), message.url.clone());
+        let mut auth = Vec::new();
+        for _ in 0..replicas.max(1) {
+            auth.push(start_auth(&settings).await);
+        }
+        settings.insert("AUTH_URL".into(), urls(&auth));
+        let mut message = Vec::new();
+        for _ in 0..replicas.max(1) {
+            message.push(start_message(&settings).await);
+        }
+        settings.insert("MESSAGE_URL".into(), urls(&message));
         // After the message service: presence asks it who shares a conversation.
-        let presence = {
-            let config =
-                totilove_presence::Config::from_source(&settings).expect("presence config");
-            let app = totilove_presence::Application::build(config)
-                .await
-                .expect("presence starts");
-            Service::spawn(app.port(), |stop| {
-                app.run_until_stopped(async {
-                    let _ = stop.await;
-                })
-            })
-        };
-        settings.insert("PRESENCE_URL".into(), presence.url.clone());
+        let mut presence = Vec::new();
+        for _ in 0..replicas.max(1) {
+            presence.push(start_presence(&settings).await);
+        }
+        settings.insert("PRESENCE_URL".into(), urls(&presence));
 
         let mut system = Self {
             database_url,
@@ -154,7 +153,9 @@ impl TestSystem {
             presence,
             gateways: Vec::new(),
         };
-        system.spawn_gateway().await;
+        for _ in 0..gateways.max(1) {
+            system.spawn_gateway().await;
+        }
         system
     }
 
@@ -192,14 +193,56 @@ impl TestSystem {
     }
 
     pub fn auth_client(&self) -> AuthServiceClient<Intercepted> {
-        AuthServiceClient::with_interceptor(Self::channel(&self.auth.url), Self::outbound())
+        AuthServiceClient::with_interceptor(Self::channel(&urls(&self.auth)), Self::outbound())
     }
 
     pub fn message_client(&self) -> MessageServiceClient<Intercepted> {
-        MessageServiceClient::with_interceptor(Self::channel(&self.message.url), Self::outbound())
+        MessageServiceClient::with_interceptor(
+            Self::channel(&urls(&self.message)),
+            Self::outbound(),
+        )
     }
 
     pub fn presence_client(&self) -> PresenceServiceClient<Intercepted> {
-        PresenceServiceClient::with_interceptor(Self::channel(&self.presence.url), Self::outbound())
+        PresenceServiceClient::with_interceptor(
+            Self::channel(&urls(&self.presence)),
+            Self::outbound(),
+        )
     }
+}
+
+async fn start_auth(settings: &HashMap<String, String>) -> Service {
+    let config = totilove_auth::Config::from_source(settings).expect("auth config");
+    let app = totilove_auth::Application::build(config)
+        .await
+        .expect("auth starts");
+    Service::spawn(app.port(), |stop| {
+        app.run_until_stopped(async {
+            let _ = stop.await;
+        })
+    })
+}
+
+async fn start_message(settings: &HashMap<String, String>) -> Service {
+    let config = totilove_message::Config::from_source(settings).expect("message config");
+    let app = totilove_message::Application::build(config)
+        .await
+        .expect("message starts");
+    Service::spawn(app.port(), |stop| {
+        app.run_until_stopped(async {
+            let _ = stop.await;
+        })
+    })
+}
+
+async fn start_presence(settings: &HashMap<String, String>) -> Service {
+    let config = totilove_presence::Config::from_source(settings).expect("presence config");
+    let app = totilove_presence::Application::build(config)
+        .await
+        .expect("presence starts");
+    Service::spawn(app.port(), |stop| {
+        app.run_until_stopped(async {
+            let _ = stop.await;
+        })
+    })
 }

@@ -1,5 +1,7 @@
 //! Telling the presence service which sockets live here: one RPC when a
-//! socket opens and one when it closes, and every heartbeat interval ONE
+//! socket opens (before its upgrade is answered, so the presence service can
+//! refuse a person's socket beyond the cap across every instance) and one
+//! when it closes, and every heartbeat interval ONE
 //! `Heartbeat` for all of this instance's sockets (not one per socket).
 //! Presence is never allowed to break messaging: failures are logged.
 
@@ -16,34 +18,52 @@ const RPC_TIMEOUT: Duration = Duration::from_secs(2);
 /// A heartbeat carries every socket of the instance; it may take longer.
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn connection(socket: &SocketHandle) -> Connection {
+pub(crate) fn connection(socket: &SocketHandle) -> Connection {
     Connection {
         user_id: socket.user_id,
         connection_id: socket.connection_id.clone(),
     }
 }
 
-pub(crate) async fn open(hub: &Inner, socket: &SocketHandle) {
+/// What the presence service said about an opened socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Opened {
+    Recorded,
+    /// Its person holds `max` sockets already, across every instance.
+    Refused,
+    /// No answer: the socket stays (the local cap still holds) and the next
+    /// heartbeat records it.
+    Unknown,
+}
+
+/// Records a socket with the presence service, refused when its person
+/// already holds `max` others anywhere (0: no cap).
+pub(crate) async fn open(hub: &Inner, connection: Connection, max: u32) -> Opened {
     let mut presence = hub.presence.clone();
     let call = presence.open_connection(OpenConnectionRequest {
         gateway_id: hub.instance_id.clone(),
-        connection: Some(connection(socket)),
+        connection: Some(connection),
+        max_per_person: max,
     });
     match tokio::time::timeout(RPC_TIMEOUT, call).await {
-        Ok(Ok(_)) => {}
-        // The next heartbeat finds the socket unknown and opens it again.
+        Ok(Ok(reply)) if reply.get_ref().refused => Opened::Refused,
+        Ok(Ok(_)) => Opened::Recorded,
         Ok(Err(status)) => {
-            tracing::warn!(code = ?status.code(), "presence did not record an opened socket")
+            tracing::warn!(code = ?status.code(), "presence did not record an opened socket");
+            Opened::Unknown
         }
-        Err(_) => tracing::warn!("recording an opened socket with presence timed out"),
+        Err(_) => {
+            tracing::warn!("recording an opened socket with presence timed out");
+            Opened::Unknown
+        }
     }
 }
 
-pub(crate) async fn close(hub: &Inner, socket: &SocketHandle) {
+pub(crate) async fn close(hub: &Inner, connection: Connection) {
     let mut presence = hub.presence.clone();
     let call = presence.close_connection(CloseConnectionRequest {
         gateway_id: hub.instance_id.clone(),
-        connection: Some(connection(socket)),
+        connection: Some(connection),
     });
     match tokio::time::timeout(RPC_TIMEOUT, call).await {
         Ok(Ok(_)) => {}
@@ -102,7 +122,8 @@ pub(crate) async fn beat(hub: Arc<Inner>) {
                 let hub = hub.clone();
                 async move {
                     if hub.is_live(socket.id) {
-                        open(&hub, &socket).await;
+                        // A live socket is never refused afterwards.
+                        open(&hub, connection(&socket), 0).await;
                     }
                 }
             })

@@ -40,7 +40,7 @@ use tokio::{
 use totilove_proto::{
     auth::v1::auth_service_client::AuthServiceClient,
     message::v1::message_service_client::MessageServiceClient,
-    presence::v1::presence_service_client::PresenceServiceClient,
+    presence::v1::{Connection, presence_service_client::PresenceServiceClient},
 };
 
 use self::{
@@ -152,10 +152,8 @@ impl Hub {
     }
 
     /// Holds a socket slot for `user_id` while the upgrade completes; `None`
-    /// when they already have the maximum. The count is per gateway instance
-    /// (a person spread over several instances may hold more in total);
-    /// counting across instances would need a shared counter in Redis that
-    /// survives crashes, which presence's heartbeats could provide later.
+    /// when they already have the maximum here. The cap across instances is
+    /// the presence service's: see [`Reservation::claim`].
     pub fn reserve(&self, user_id: i64) -> Option<Reservation> {
         let mut registry = lock(&self.inner.registry);
         let count = registry.counts.entry(user_id).or_insert(0);
@@ -163,9 +161,14 @@ impl Hub {
             return None;
         }
         *count += 1;
+        drop(registry);
+        let id = self.inner.next_socket.fetch_add(1, Ordering::Relaxed);
         Some(Reservation {
             hub: self.clone(),
             user_id,
+            id,
+            connection_id: format!("{:08x}-{id:x}", self.inner.boot),
+            recorded: false,
             attached: false,
         })
     }
@@ -174,15 +177,14 @@ impl Hub {
     /// returned queue (the person's channel is subscribed if it was not).
     pub fn attach(&self, mut reservation: Reservation, session_id: &str) -> Attached {
         reservation.attached = true;
-        let user_id = reservation.user_id;
-        let id = self.inner.next_socket.fetch_add(1, Ordering::Relaxed);
+        let (user_id, id) = (reservation.user_id, reservation.id);
         let (outbox_tx, outbox_rx) = mpsc::channel(self.inner.settings.outbox_capacity);
         let (close_tx, close_rx) = watch::channel(None);
         let handle = Arc::new(SocketHandle {
             id,
             user_id,
             session_id: session_id.into(),
-            connection_id: format!("{:08x}-{id:x}", self.inner.boot),
+            connection_id: std::mem::take(&mut reservation.connection_id),
             outbox: outbox_tx,
             close: close_tx,
         });
@@ -201,6 +203,7 @@ impl Hub {
             link: SocketLink {
                 hub: self.clone(),
                 handle,
+                recorded: reservation.recorded,
             },
             outbox: outbox_rx,
             close: close_rx,
@@ -343,13 +346,49 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Reservation {
     hub: Hub,
     user_id: i64,
+    /// The socket's id and presence name, fixed before it exists.
+    id: u64,
+    connection_id: String,
+    /// The presence service recorded it already.
+    recorded: bool,
     attached: bool,
+}
+
+impl Reservation {
+    /// Records the socket-to-be with the presence service; false when the
+    /// person holds the most sockets allowed across every instance. Without
+    /// an answer it is allowed (the cap of this instance still holds).
+    pub async fn claim(&mut self) -> bool {
+        let connection = Connection {
+            user_id: self.user_id,
+            connection_id: self.connection_id.clone(),
+        };
+        let max = u32::try_from(self.hub.inner.settings.max_sockets_per_user).unwrap_or(u32::MAX);
+        match liveness::open(&self.hub.inner, connection, max).await {
+            liveness::Opened::Refused => false,
+            liveness::Opened::Recorded => {
+                self.recorded = true;
+                true
+            }
+            liveness::Opened::Unknown => true,
+        }
+    }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        if !self.attached {
-            release(&mut lock(&self.hub.inner.registry), self.user_id);
+        if self.attached {
+            return;
+        }
+        release(&mut lock(&self.hub.inner.registry), self.user_id);
+        if self.recorded {
+            // The upgrade failed after the presence service counted it.
+            let inner = self.hub.inner.clone();
+            let connection = Connection {
+                user_id: self.user_id,
+                connection_id: std::mem::take(&mut self.connection_id),
+            };
+            tokio::spawn(async move { liveness::close(&inner, connection).await });
         }
     }
 }
@@ -368,6 +407,8 @@ pub struct Attached {
 pub struct SocketLink {
     hub: Hub,
     handle: Arc<SocketHandle>,
+    /// The presence service recorded it before the upgrade.
+    recorded: bool,
 }
 
 impl SocketLink {
@@ -383,13 +424,16 @@ impl SocketLink {
     /// Tells the presence service this socket is open (failures are logged:
     /// presence never stands in the way of messaging).
     pub async fn open_presence(&self) {
-        liveness::open(&self.hub.inner, &self.handle).await;
+        if !self.recorded {
+            let connection = liveness::connection(&self.handle);
+            liveness::open(&self.hub.inner, connection, 0).await;
+        }
     }
 
     /// Unregisters the socket, then tells the presence service it closed.
     pub async fn close(self) {
         self.hub.inner.detach(&self.handle);
-        liveness::close(&self.hub.inner, &self.handle).await;
+        liveness::close(&self.hub.inner, liveness::connection(&self.handle)).await;
     }
 }
 

@@ -39,10 +39,14 @@ pub enum Outgoing {
         ack: Option<(MessageJson, bool)>,
     },
     /// The answer to a `sync`, as one item so a long replay takes one slot.
+    /// It holds the socket's one replay permit until written: a client
+    /// that asks again and again without reading waits for its previous
+    /// replay instead of piling them up in memory.
     Replay {
         messages: Vec<MessageJson>,
         up_to_id: i64,
         more: bool,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
     },
 }
 

@@ -71,16 +71,22 @@ async fn accept(
         check_origin(&state, headers, false)?;
     }
     let ws = ws.map_err(|_| ApiError::invalid("this endpoint expects a WebSocket upgrade"))?;
-    let Some(reservation) = hub.reserve(user.user_id) else {
+    let too_many = || {
         let max = hub.settings().max_sockets_per_user;
-        return Err(ApiError(Error {
+        ApiError(Error {
             retry_after: Some(5),
             ..Error::new(
                 Code::RateLimited,
                 format!("at most {max} sockets at once per person"),
             )
-        }));
+        })
     };
+    let Some(mut reservation) = hub.reserve(user.user_id) else {
+        return Err(too_many());
+    };
+    if !reservation.claim().await {
+        return Err(too_many());
+    }
     let response = ws
         .max_message_size(HARD_FRAME_CAP)
         .max_frame_size(HARD_FRAME_CAP)

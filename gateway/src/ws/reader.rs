@@ -3,11 +3,11 @@
 //! answered through the socket's queue. Refused frames are counted: ten
 //! within a minute close the socket (1008).
 
-use std::{collections::VecDeque, time::Duration};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures::{StreamExt, stream::SplitStream};
-use tokio::time::Instant;
+use tokio::{sync::Semaphore, time::Instant};
 use totilove_kit::Code;
 use totilove_proto::{message::v1::SyncRequest, presence::v1::SetTypingRequest};
 
@@ -43,6 +43,8 @@ pub(super) struct Reader<'a> {
     settings: &'a RealtimeSettings,
     /// When the recent refusals happened, oldest first.
     refusals: VecDeque<Instant>,
+    /// One `sync` replay at a time per socket (see `Outgoing::Replay`).
+    replay_permit: Arc<Semaphore>,
 }
 
 impl<'a> Reader<'a> {
@@ -58,6 +60,7 @@ impl<'a> Reader<'a> {
             link,
             settings,
             refusals: VecDeque::new(),
+            replay_permit: Arc::new(Semaphore::new(1)),
         }
     }
 
@@ -217,6 +220,8 @@ impl<'a> Reader<'a> {
             let e = ApiError::invalid("`after` must be 0 or a message id");
             return self.answer_error(&e, None).await;
         }
+        // Never closed, so this only waits for the previous replay's write.
+        let permit = self.replay_permit.clone().acquire_owned().await.ok();
         let call = async {
             let reply = self
                 .state
@@ -240,6 +245,7 @@ impl<'a> Reader<'a> {
                     messages,
                     up_to_id,
                     more: reply.more,
+                    permit,
                 })
                 .await;
             }

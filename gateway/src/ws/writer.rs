@@ -136,6 +136,7 @@ impl Writer {
                 messages,
                 up_to_id,
                 more,
+                permit: _permit,
             } => {
                 for message in &messages {
                     let frame = ServerEvent::Message { message }.to_frame();
@@ -297,6 +298,7 @@ mod tests {
                 messages: vec![message(6, THEM, "w"), message(7, THEM, "x")],
                 up_to_id: 7,
                 more: false,
+                permit: None,
             },
             live(7, THEM, "x"),
             live(8, THEM, "y"),

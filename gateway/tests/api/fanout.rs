@@ -85,7 +85,7 @@ async fn messages_flow_both_ways_live_between_two_gateway_instances() {
 
 #[tokio::test]
 async fn concurrent_sends_reach_every_socket_exactly_once_in_id_order() {
-    let mut app = TestApp::start().await;
+    let mut app = TestApp::start_with(&[("SEND_BURST", "100000")]).await;
     let second = app.system.spawn_gateway().await;
     let g1 = app.system.url().to_owned();
     let g2 = app.system.gateways[second].url.clone();

@@ -27,7 +27,16 @@ impl TestApp {
     }
 
     pub async fn start_with(settings: &[(&str, &str)]) -> Self {
-        let system = TestSystem::start_with(settings).await;
+        Self::start_cluster(1, 1, settings).await
+    }
+
+    /// `gateways` gateway instances over `replicas` replicas of each service.
+    pub async fn start_cluster(
+        gateways: usize,
+        replicas: usize,
+        settings: &[(&str, &str)],
+    ) -> Self {
+        let system = TestSystem::start_cluster(gateways, replicas, settings).await;
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .redirect(reqwest::redirect::Policy::none())
@@ -153,7 +162,9 @@ impl TestApp {
             Backend::Auth => (auth, presence),
             Backend::Presence => (presence, auth),
         };
-        stopped.shutdown().await;
+        for replica in stopped {
+            replica.shutdown().await;
+        }
         Degraded {
             http: self.http,
             base: gateways[0].url.clone(),
@@ -174,8 +185,8 @@ pub struct Degraded {
     pub base: String,
     _keep: (
         totilove_testkit::RedisServer,
-        totilove_testkit::Service,
-        totilove_testkit::Service,
+        Vec<totilove_testkit::Service>,
+        Vec<totilove_testkit::Service>,
         Vec<totilove_testkit::Gateway>,
     ),
 }

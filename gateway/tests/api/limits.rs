@@ -19,7 +19,8 @@ async fn a_block_holds_from_the_next_send_and_unblocking_restores_at_once() {
 
     for round in 0..5 {
         // A send just before remembers "not blocked" for the pair.
-        app.send_ok(&alice, bob.id, &format!("before {round}")).await;
+        app.send_ok(&alice, bob.id, &format!("before {round}"))
+            .await;
         assert_eq!(
             app.block(&bob, alice.id).await.status(),
             StatusCode::NO_CONTENT
@@ -54,7 +55,9 @@ async fn sending_is_limited_per_person_over_rest_and_websocket_together() {
         alice_ws.send_message(bob.id, &format!("socket {i}")).await;
     }
 
-    let res = app.send_message(&alice, bob.id, "one too many", &new_id()).await;
+    let res = app
+        .send_message(&alice, bob.id, "one too many", &new_id())
+        .await;
     let retry_after: u64 = res
         .headers()
         .get("retry-after")
@@ -102,7 +105,10 @@ async fn with_the_defaults_a_burst_of_300_sends_meets_the_limit_and_every_201_is
         .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
         .count();
     assert_eq!(created + limited, 300, "{statuses:?}");
-    assert!(limited > 0 && created >= 100, "created {created}, limited {limited}");
+    assert!(
+        limited > 0 && created >= 100,
+        "created {created}, limited {limited}"
+    );
     let stored = app.whole_history(&alice, bob.id).await;
     assert_eq!(stored.len(), created);
 }

@@ -1,6 +1,7 @@
 //! The gateway over HTTP and WebSocket, against the whole system.
 
 mod accounts;
+mod cluster;
 mod errors;
 mod fanout;
 mod health;

@@ -144,6 +144,7 @@ async fn someone_with_a_live_socket_shows_online() {
     app.system
         .presence_client()
         .open_connection(OpenConnectionRequest {
+            max_per_person: 0,
             gateway_id: "test-gateway".into(),
             connection: Some(Connection {
                 user_id: sue.id,

@@ -309,7 +309,7 @@ async fn sync_replays_what_came_after_an_id_then_sync_done() {
 
 #[tokio::test]
 async fn a_sync_of_more_than_1000_messages_says_more() {
-    let app = TestApp::start().await;
+    let app = TestApp::start_with(&[("SEND_BURST", "100000")]).await;
     let alice = app.person("alice").await;
     let bob = app.person("bob").await;
     let mut sender = Ws::open(app.system.url(), &alice.token).await;

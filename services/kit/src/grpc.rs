@@ -55,15 +55,30 @@ impl Interceptor for Outbound {
 
 /// A channel to a service that connects lazily and reconnects by itself, so a
 /// service that starts later (or restarts) is picked up without a restart here.
-pub fn channel(url: &str) -> anyhow::Result<Channel> {
+/// `urls` may list several replicas, comma-separated: calls spread over those
+/// that answer (see `balance`). Call it inside a Tokio runtime.
+pub fn channel(urls: &str) -> anyhow::Result<Channel> {
+    let mut endpoints = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(endpoint)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    match endpoints.len() {
+        0 => anyhow::bail!("no service URL in {urls:?}"),
+        1 => Ok(endpoints.remove(0).connect_lazy()),
+        _ => Ok(crate::balance::balanced(endpoints)),
+    }
+}
+
+fn endpoint(url: &str) -> anyhow::Result<Endpoint> {
     Ok(Endpoint::from_shared(url.to_owned())?
         .connect_timeout(Duration::from_secs(2))
         // No call may hang: the API promises an answer within 10 s.
         .timeout(Duration::from_secs(8))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_while_idle(true)
-        .connect_lazy())
+        .keep_alive_while_idle(true))
 }
 
 /// The server side: a tonic server that refuses calls without the credential

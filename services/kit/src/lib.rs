@@ -3,6 +3,7 @@
 //! HTTP, the internal gRPC plumbing (credential + trace context), health
 //! probes of the stores, and the PostgreSQL / Redis connection setup.
 
+mod balance;
 pub mod config;
 pub mod error;
 pub mod events;

@@ -7,6 +7,7 @@ use totilove_kit::Error;
 use totilove_proto::presence::v1 as pb;
 
 use crate::{
+    connections::Opened,
     domain::{Connection, ConnectionId, GatewayId, UserId},
     fanout::{Fanout, Notice},
     store::Store,
@@ -46,7 +47,12 @@ impl pb::presence_service_server::PresenceService for PresenceApi {
     ) -> Result<Response<pb::OpenConnectionResponse>, Status> {
         let request = request.into_inner();
         let connection = parse_one(request.gateway_id, request.connection)?;
-        let came_online = self.store.open(&connection).await.map_err(unavailable)?;
+        let opened = self
+            .store
+            .open(&connection, request.max_per_person)
+            .await
+            .map_err(unavailable)?;
+        let came_online = opened == Opened::CameOnline;
         if came_online {
             self.fanout.notify(Notice::Presence {
                 user: connection.user,
@@ -54,7 +60,10 @@ impl pb::presence_service_server::PresenceService for PresenceApi {
                 last_seen: None,
             });
         }
-        Ok(Response::new(pb::OpenConnectionResponse { came_online }))
+        Ok(Response::new(pb::OpenConnectionResponse {
+            came_online,
+            refused: opened == Opened::Refused,
+        }))
     }
 
     async fn close_connection(

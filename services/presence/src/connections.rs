@@ -25,13 +25,24 @@ pub struct Sweep {
     pub went_offline: Vec<(UserId, DateTime<Utc>)>,
 }
 
+/// What recording an opened socket did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    /// Its person came online with it (not when they were online already,
+    /// nor when they were inside the offline grace).
+    CameOnline,
+    AlreadyOnline,
+    /// Not recorded: its person holds the most sockets allowed.
+    Refused,
+}
+
 impl Store {
-    /// Records a socket; true when its person came online with it (not when
-    /// they were online already, nor when they were inside the offline grace).
+    /// Records a socket, unless its person already holds `max` others
+    /// (0: no cap) on any gateway.
     #[tracing::instrument(name = "Record an opened socket", skip_all, fields(user_id = %c.user))]
-    pub async fn open(&self, c: &Connection) -> Result<bool, RedisError> {
+    pub async fn open(&self, c: &Connection, max: u32) -> Result<Opened, RedisError> {
         let expiry = now_ms() + millis(self.timings.connection_ttl);
-        let came_online: i64 = lua::OPEN
+        let answer: i64 = lua::OPEN
             .run(
                 self.client()?,
                 vec![
@@ -40,10 +51,19 @@ impl Store {
                     keys::ONLINE_USERS.into(),
                     keys::OFFLINE_DUE.into(),
                 ],
-                vec![c.user.get().into(), c.member().into(), expiry.into()],
+                vec![
+                    c.user.get().into(),
+                    c.member().into(),
+                    expiry.into(),
+                    i64::from(max).into(),
+                ],
             )
             .await?;
-        Ok(came_online == 1)
+        Ok(match answer {
+            1 => Opened::CameOnline,
+            -1 => Opened::Refused,
+            _ => Opened::AlreadyOnline,
+        })
     }
 
     /// Forgets a socket; true when it was its person's last one (they go

@@ -8,7 +8,7 @@ use crate::helpers::TestApp;
 async fn a_call_without_the_internal_credential_is_refused() {
     let app = TestApp::start().await;
     let alice = app.register("alice").await;
-    let channel = totilove_kit::grpc::channel(&app.system.auth.url).expect("a channel");
+    let channel = totilove_kit::grpc::channel(&app.system.auth[0].url).expect("a channel");
     let status = AuthServiceClient::new(channel)
         .get_user(GetUserRequest {
             user_id: alice.id,
@@ -22,7 +22,7 @@ async fn a_call_without_the_internal_credential_is_refused() {
 #[tokio::test]
 async fn a_call_with_a_wrong_credential_is_refused() {
     let app = TestApp::start().await;
-    let channel = totilove_kit::grpc::channel(&app.system.auth.url).expect("a channel");
+    let channel = totilove_kit::grpc::channel(&app.system.auth[0].url).expect("a channel");
     let wrong = totilove_kit::grpc::Outbound::new(&totilove_kit::config::Secret::new("guess"))
         .expect("an interceptor");
     let status = AuthServiceClient::with_interceptor(channel, wrong)

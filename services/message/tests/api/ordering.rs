@@ -150,10 +150,13 @@ fn assert_chained(events: &[(i64, i64)], synced: &[i64], person: i64) {
     assert_eq!(event_ids, synced);
 }
 
+/// These tests send far faster than one person may.
+const UNLIMITED: (&str, &str) = ("SEND_BURST", "1000000");
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_senders_never_leave_a_gap_in_anyones_order() {
     // Small batches, so many transactions interleave with the readers.
-    let app = Arc::new(App::start_with(&[("MESSAGE_MAX_BATCH", "16")]).await);
+    let app = Arc::new(App::start_with(&[("MESSAGE_MAX_BATCH", "16"), UNLIMITED]).await);
 
     let (_, watcher, people) = mixed_load(app.clone(), vec![app.client.clone()]).await;
 
@@ -166,8 +169,8 @@ async fn concurrent_senders_never_leave_a_gap_in_anyones_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_service_instances_share_one_commit_order() {
-    let app = Arc::new(App::start_with(&[("MESSAGE_MAX_BATCH", "16")]).await);
-    let second = another_message_service(&app, &[]).await;
+    let app = Arc::new(App::start_with(&[("MESSAGE_MAX_BATCH", "16"), UNLIMITED]).await);
+    let second = another_message_service(&app, &[UNLIMITED]).await;
 
     let (_, watcher, people) = mixed_load(app.clone(), vec![app.client.clone(), second]).await;
 

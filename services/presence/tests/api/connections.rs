@@ -229,6 +229,7 @@ async fn malformed_requests_are_refused_with_invalid_request() {
         refused(
             presence
                 .open_connection(OpenConnectionRequest {
+                    max_per_person: 0,
                     gateway_id: gateway.into(),
                     connection: Some(conn(user, connection)),
                 })
@@ -238,6 +239,7 @@ async fn malformed_requests_are_refused_with_invalid_request() {
     refused(
         presence
             .open_connection(OpenConnectionRequest {
+                max_per_person: 0,
                 gateway_id: "gw".into(),
                 connection: None,
             })
@@ -259,4 +261,49 @@ async fn malformed_requests_are_refused_with_invalid_request() {
             })
             .await,
     );
+}
+
+#[tokio::test]
+async fn a_person_beyond_the_cap_across_gateways_is_refused_until_one_closes() {
+    let system = start().await;
+    let mut presence = system.presence_client();
+    let capped = |gateway: &str, connection: &str| OpenConnectionRequest {
+        max_per_person: 3,
+        gateway_id: gateway.into(),
+        connection: Some(conn(7, connection)),
+    };
+    for (gateway, connection) in [("gw-one", "a"), ("gw-two", "b"), ("gw-one", "c")] {
+        let reply = presence
+            .open_connection(capped(gateway, connection))
+            .await
+            .expect("an answer")
+            .into_inner();
+        assert!(!reply.refused, "{connection} fits under the cap");
+    }
+    let refused = |reply: tonic::Response<_>| {
+        let reply: totilove_proto::presence::v1::OpenConnectionResponse = reply.into_inner();
+        reply.refused
+    };
+    assert!(refused(
+        presence
+            .open_connection(capped("gw-two", "d"))
+            .await
+            .expect("an answer")
+    ));
+    // Opening a socket already counted again is not a new one.
+    assert!(!refused(
+        presence
+            .open_connection(capped("gw-one", "a"))
+            .await
+            .expect("an answer")
+    ));
+    // The refused one was never recorded: one closing makes room for it.
+    assert!(is_online(&system, 7).await);
+    close(&system, "gw-one", 7, "c").await;
+    assert!(!refused(
+        presence
+            .open_connection(capped("gw-two", "d"))
+            .await
+            .expect("an answer")
+    ));
 }

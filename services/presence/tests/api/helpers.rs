@@ -172,6 +172,7 @@ pub async fn open(system: &impl Setup, gateway: &str, user: i64, connection: &st
     system
         .presence()
         .open_connection(OpenConnectionRequest {
+            max_per_person: 0,
             gateway_id: gateway.into(),
             connection: Some(conn(user, connection)),
         })

@@ -30,6 +30,7 @@ async fn calls_answer_unavailable_while_redis_is_down_and_work_again_after() {
     assert_unavailable(
         presence
             .open_connection(OpenConnectionRequest {
+                max_per_person: 0,
                 gateway_id: "gw-one".into(),
                 connection: Some(conn(person, "during")),
             })
