@@ -9,6 +9,7 @@ mod limits;
 mod messages;
 mod people;
 mod presence;
+mod reports;
 mod security;
 mod sessions;
 mod websocket;
