@@ -1,4 +1,4 @@
-//! People: search, a person's page, blocking.
+//! People: search, a person's page, blocking, reporting.
 
 use axum::{
     Router,
@@ -7,7 +7,7 @@ use axum::{
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use totilove_proto::auth::v1 as pb;
+use totilove_proto::{auth::v1 as pb, message::v1::ReportRequest};
 
 use crate::{
     http::{ApiError, ApiJson, ApiQuery, ApiResult, CurrentUser, PathId},
@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/users", get(search))
         .route("/api/users/{id}", get(show))
         .route("/api/users/{id}/block", post(block).delete(unblock))
+        .route("/api/users/{id}/report", post(report))
         .route("/api/blocks", get(blocks))
 }
 
@@ -171,6 +172,48 @@ async fn unblock(
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `{reason, message_ids?, note?}`; `null` is the same as absent.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportBody {
+    reason: String,
+    message_ids: Option<Vec<i64>>,
+    note: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ReportReply {
+    report_id: i64,
+}
+
+/// 202 `{report_id}`: filed for moderation (a later, human decision). The
+/// rules (reasons, note length, which messages, the rate limit) are the
+/// message service's, which keeps reports next to the messages they copy.
+async fn report(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<ReportBody>,
+) -> ApiResult<(StatusCode, ApiJson<ReportReply>)> {
+    let reply = state
+        .messages()
+        .report(ReportRequest {
+            reporter_id: me.user_id,
+            reported_id: id,
+            reason: body.reason,
+            message_ids: body.message_ids.unwrap_or_default(),
+            note: body.note,
+        })
+        .await?
+        .into_inner();
+    Ok((
+        StatusCode::ACCEPTED,
+        ApiJson(ReportReply {
+            report_id: reply.report_id,
+        }),
+    ))
 }
 
 #[derive(Serialize)]

@@ -10,6 +10,7 @@ mod limits;
 mod messages;
 mod people;
 mod presence;
+mod reports;
 mod security;
 mod sessions;
 mod websocket;

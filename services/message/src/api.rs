@@ -10,6 +10,7 @@ use crate::{
         ClientMsgId, Content, HistoryQuery, MAX_SYNC_LIMIT, Message, NewMessage, Pair, Status,
         UserId,
     },
+    reports::{NewReport, Note, Reason, ReportedMessages},
     service::Messages,
     store::Mark,
 };
@@ -44,6 +45,24 @@ fn parse_send(req: pb::SendRequest) -> Result<NewMessage, Error> {
         client_msg_id: ClientMsgId::try_from(req.client_msg_id.as_str())?,
         sender,
         receiver,
+    })
+}
+
+fn parse_report(req: pb::ReportRequest) -> Result<NewReport, Error> {
+    let reporter = UserId::parse(req.reporter_id, "reporter_id")?;
+    // `id`: the reported person is the path's id in the public API.
+    let reported = UserId::parse(req.reported_id, "id")?;
+    if reporter == reported {
+        return Err(Error::invalid(
+            "id must be someone else: you cannot report yourself",
+        ));
+    }
+    Ok(NewReport {
+        reporter,
+        reported,
+        reason: Reason::try_from(req.reason.as_str())?,
+        messages: ReportedMessages::try_from(req.message_ids)?,
+        note: req.note.map(Note::try_from).transpose()?,
     })
 }
 
@@ -173,5 +192,11 @@ impl pb::message_service_server::MessageService for MessageApi {
         let user = UserId::parse(req.into_inner().user_id, "user_id")?;
         let user_ids = self.messages.partners(user).await?;
         Ok(Response::new(pb::PartnersResponse { user_ids }))
+    }
+
+    async fn report(&self, req: Request<pb::ReportRequest>) -> Answer<pb::ReportResponse> {
+        let report = parse_report(req.into_inner())?;
+        let report_id = self.messages.report(report).await?;
+        Ok(Response::new(pb::ReportResponse { report_id }))
     }
 }

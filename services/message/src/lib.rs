@@ -9,6 +9,7 @@ mod cache;
 mod domain;
 mod fanout;
 mod people;
+mod reports;
 mod service;
 mod store;
 mod writer;
@@ -31,6 +32,7 @@ use crate::{
     cache::Cache,
     fanout::Fanout,
     people::People,
+    reports::Reports,
     service::Messages,
     store::Store,
     writer::{Writer, WriterSettings},
@@ -68,6 +70,9 @@ pub struct Config {
     /// Each person's sending rate (`SEND_RATE_PER_SEC`, 20) and burst
     /// (`SEND_BURST`, 120), over REST and WebSocket together.
     pub send_limit: SendLimit,
+    /// Reports one person may file per clock hour (`REPORTS_PER_HOUR`),
+    /// across every instance.
+    pub reports_per_hour: u32,
 }
 
 impl Config {
@@ -93,6 +98,7 @@ impl Config {
                 per_sec: src.parse_or("SEND_RATE_PER_SEC", 20.0)?,
                 burst: src.parse_or("SEND_BURST", 120)?,
             },
+            reports_per_hour: src.parse_or("REPORTS_PER_HOUR", 20)?,
         })
     }
 }
@@ -150,6 +156,8 @@ impl Application {
 
         let people = People::new(&config.auth_url, &config.internal_token)?;
         let admission = Admission::new(redis.clone(), people.clone(), config.send_limit);
+        let store = Store::new(db.clone(), config.db_timeout);
+        let reports = Reports::new(store.clone(), redis.clone(), config.reports_per_hour);
         let cache = Cache::new(redis, config.cache_ttl);
         let cleaner = tokio::spawn(cache.clone().clean_dirty_forever());
         let (fanout, fanout_task) = Fanout::spawn(cache.clone(), config.fanout_queue);
@@ -164,11 +172,12 @@ impl Application {
         );
         let messages = Messages {
             writer,
-            store: Store::new(db, config.db_timeout),
+            store,
             cache,
             people,
             admission,
             fanout,
+            reports,
         };
 
         let served = totilove_kit::grpc::server(&config.internal_token)

@@ -8,6 +8,7 @@ use crate::{
     domain::{HistoryQuery, NewMessage, Page, Pair, Status, UserId},
     fanout::Fanout,
     people::People,
+    reports::{NewReport, Reports},
     store::{Conversation, Mark, Marked, Store},
     writer::{Sent, Writer},
 };
@@ -20,6 +21,7 @@ pub struct Messages {
     pub people: People,
     pub admission: Admission,
     pub fanout: Fanout,
+    pub reports: Reports,
 }
 
 impl Messages {
@@ -59,6 +61,15 @@ impl Messages {
             }
         }
         self.store.history(&q).await
+    }
+
+    /// Files a report about someone who exists, within the reporter's
+    /// limit; answers the report's id. Blocks play no part: a person may
+    /// report someone they blocked, or who blocked them.
+    pub async fn report(&self, report: NewReport) -> Result<i64, Error> {
+        self.people.ensure_exists(report.reported).await?;
+        self.reports.count(report.reporter).await?;
+        self.reports.store(&report).await
     }
 
     pub async fn conversations(&self, user: UserId) -> Result<Vec<Conversation>, Error> {

@@ -55,7 +55,14 @@ impl Store {
         Self { db, timeout }
     }
 
-    async fn bounded<T>(
+    /// The pool, for queries kept next to their use elsewhere (`reports`).
+    pub fn pool(&self) -> &PgPool {
+        &self.db
+    }
+
+    /// Runs `work` within the store's deadline; a database failure or a
+    /// missed deadline becomes our error (503 while it cannot serve).
+    pub async fn bounded<T>(
         &self,
         work: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, Error> {

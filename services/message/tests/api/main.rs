@@ -7,5 +7,6 @@ mod helpers;
 mod history;
 mod ordering;
 mod outage;
+mod reports;
 mod send;
 mod status;
