@@ -168,6 +168,9 @@ def check_k8s(overlay, path):
         if f"totilove-{comp}" not in policies:
             problem(f"{overlay}: no NetworkPolicy for {comp}")
 
+    if overlay != "base":
+        check_reachability(overlay, docs)
+
     ingresses = by_kind.get("Ingress", [])
     if len(ingresses) != 1:
         problem(f"{overlay}: {len(ingresses)} Ingresses, expected 1")
@@ -196,6 +199,115 @@ def check_k8s(overlay, path):
                 problem(f"dev: no NetworkPolicy admitting {comp}'s owners")
     elif stores:
         problem(f"{overlay}: runs stores {sorted(stores)} (only dev does)")
+
+
+# ------------------------------------------------ NetworkPolicy reachability
+#
+# A small evaluator of the NetworkPolicy subset these manifests use
+# (podSelector / namespaceSelector with matchLabels or `In` expressions,
+# ipBlock, TCP/UDP ports), asked who can open what: every pair of endpoints
+# below and every port of interest, compared with the intended matrix.
+
+def _selects(selector, labels):
+    if selector is None:
+        return False
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in selector.get("matchExpressions") or []:
+        if e["operator"] == "In" and labels.get(e["key"]) not in e["values"]:
+            return False
+        if e["operator"] not in ("In",):
+            raise ValueError(f"operator {e['operator']} not modelled")
+    return True
+
+
+def _peer_matches(peer, ep, policy_ns):
+    if "ipBlock" in peer:
+        return ep["external"]  # pod addresses are not matched by ipBlock here
+    if ep["external"]:
+        return False
+    if "namespaceSelector" in peer:
+        if not _selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": ep["ns"]}):
+            return False
+    elif ep["ns"] != policy_ns:
+        return False
+    if "podSelector" in peer:
+        return _selects(peer["podSelector"], ep["labels"])
+    return True
+
+
+def _rule_allows(rule, peers_key, other, policy_ns, port, proto):
+    ports = rule.get("ports")
+    if ports and not any(p.get("protocol", "TCP") == proto and p.get("port") == port for p in ports):
+        return False
+    peers = rule.get(peers_key)
+    if not peers:
+        return True
+    return any(_peer_matches(peer, other, policy_ns) for peer in peers)
+
+
+def _allowed(policies, src, dst, port, proto):
+    def direction(ep, kind, peers_key, other):
+        if ep["external"] or ep["ns"] != NS:
+            return True  # outside the namespace: not ours to restrict
+        mine = [p for p in policies if kind in p["spec"].get("policyTypes", [])
+                and _selects(p["spec"]["podSelector"], ep["labels"])]
+        if not mine:
+            return True
+        return any(_rule_allows(r, peers_key, other, NS, port, proto)
+                   for p in mine for r in p["spec"].get(kind.lower(), []) or [])
+    return direction(src, "Egress", "to", dst) and direction(dst, "Ingress", "from", src)
+
+
+NS = "ns-under-test"
+
+
+def check_reachability(overlay, docs):
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+
+    def pod(component, ns=NS, name="totilove"):
+        return {"ns": ns, "external": False,
+                "labels": {"app.kubernetes.io/name": name, "app.kubernetes.io/component": component}}
+
+    eps = {c: pod(c) for c in ("gateway", "auth", "message", "presence")}
+    if overlay == "dev":
+        eps["postgres"], eps["redis"] = pod("postgres"), pod("redis")
+    eps["ingress-controller"] = {"ns": "ingress-nginx", "external": False,
+                                 "labels": {"app.kubernetes.io/name": "ingress-nginx"}}
+    eps["prometheus"] = {"ns": "monitoring", "external": False, "labels": {"app": "prometheus"}}
+    eps["coredns"] = {"ns": "kube-system", "external": False, "labels": {"k8s-app": "kube-dns"}}
+    eps["stranger"] = {"ns": "default", "external": False, "labels": {"app": "other"}}
+    eps["stranger-here"] = {"ns": NS, "external": False, "labels": {"app": "other"}}
+    eps["outside"] = {"ns": None, "external": True, "labels": {}}
+
+    apps = ["gateway", "auth", "message", "presence"]
+    want = {("ingress-controller", "gateway", 8080)}
+    want |= {("gateway", "auth", 50051), ("gateway", "message", 50052), ("gateway", "presence", 50053),
+             ("message", "auth", 50051), ("presence", "auth", 50051), ("presence", "message", 50052)}
+    want |= {("prometheus", a, 9100) for a in apps}
+    if overlay == "dev":
+        want |= {(a, "postgres", 5432) for a in ("auth", "message")}
+        want |= {(a, "redis", 6379) for a in apps}
+    elif overlay == "prod":
+        want |= {(a, "outside", 5432) for a in ("auth", "message")}
+        want |= {(a, "outside", p) for a in apps for p in (6379, 6380)}
+    ports = {8080, 50051, 50052, 50053, 9100, 5432, 6379, 6380, 443}
+    inside = [e for e, v in eps.items() if not v["external"] and v["ns"] == NS]
+    for a in eps:
+        for b in eps:
+            if a == b or (a not in inside and b not in inside):
+                continue
+            for port in ports:
+                got = _allowed(policies, eps[a], eps[b], port, "TCP")
+                if got != ((a, b, port) in want):
+                    problem(f"{overlay}: NetworkPolicies {'allow' if got else 'refuse'} {a} -> {b}:{port}")
+    for a in inside:
+        for proto in ("UDP", "TCP"):
+            if not _allowed(policies, eps[a], eps["coredns"], 53, proto):
+                problem(f"{overlay}: NetworkPolicies refuse {a} DNS over {proto}")
+        if _allowed(policies, eps[a], eps["stranger"], 53, "UDP"):
+            problem(f"{overlay}: {a} may reach port 53 outside kube-system")
 
 
 # ------------------------------------------------------------------- Compose
