@@ -1,15 +1,23 @@
 //! Calls spread over every replica of a service.
 //!
-//! A service address may be a comma-separated list of URLs (one per replica).
-//! Calls go to the replicas that answer their gRPC health check, the least
-//! loaded of two picked at random (tonic's balancer); each replica is probed
-//! every second, dropped from the choice while it does not answer and taken
-//! back once it does. When none answers, all are kept: calls then fail fast
-//! with `Unavailable` instead of waiting for a replica to appear.
+//! A service address is a comma-separated list of URLs; each URL whose host
+//! is a name (not an IP address) is resolved again every few seconds and
+//! stands for every address it resolves to: a Kubernetes headless Service
+//! names every ready pod, a Compose service every container. Calls go to the
+//! replicas that answer their gRPC health check, the least loaded of two
+//! picked at random (tonic's balancer). Each replica is probed every second,
+//! dropped from the choice while it does not answer and taken back once it
+//! does. When none answers, all are kept: calls then fail fast with
+//! `Unavailable` instead of waiting for a replica to appear.
 
-use std::time::Duration;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
 
-use tokio::sync::mpsc::Sender;
+use http::Uri;
+use tokio::{sync::mpsc::Sender, time::Instant};
 use tonic::transport::{Channel, Endpoint, channel::Change};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
@@ -17,54 +25,148 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// A probe unanswered for this long counts as a replica down.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(800);
+/// How often names are resolved again.
+const RESOLVE_EVERY: Duration = Duration::from_secs(5);
 
-/// A channel over `endpoints` (at least two), kept to the replicas that answer.
-/// Must be called inside a Tokio runtime: the prober is a task.
-pub(crate) fn balanced(endpoints: Vec<Endpoint>) -> Channel {
-    let (channel, changes) = Channel::balance_channel::<usize>(endpoints.len() * 2 + 1);
-    for (i, endpoint) in endpoints.iter().enumerate() {
-        // Capacity is ample for the first inserts.
-        let _ = changes.try_send(Change::Insert(i, endpoint.clone()));
+/// One URL of the list: an address, or a name to resolve.
+struct Target {
+    uri: Uri,
+    /// `(host, port)` when the host is a name.
+    name: Option<(String, u16)>,
+}
+
+/// Whether `uris` call for the balancer: several replicas, or a name that may
+/// stand for several.
+pub(crate) fn wanted(uris: &[Uri]) -> bool {
+    uris.len() > 1 || uris.iter().any(|u| name_of(u).is_some())
+}
+
+fn name_of(uri: &Uri) -> Option<(String, u16)> {
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    if host.parse::<IpAddr>().is_ok() {
+        return None;
     }
-    tokio::spawn(probe_forever(endpoints, changes));
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    Some((host.to_owned(), port))
+}
+
+/// A channel over `uris`, kept to the replicas that answer; `endpoint` makes
+/// an endpoint (with the connection settings) of one URL. Must be called
+/// inside a Tokio runtime: the prober is a task.
+pub(crate) fn balanced(uris: Vec<Uri>, endpoint: fn(&str) -> anyhow::Result<Endpoint>) -> Channel {
+    let (channel, changes) = Channel::balance_channel::<String>(64);
+    let targets = uris
+        .into_iter()
+        .map(|uri| Target {
+            name: name_of(&uri),
+            uri,
+        })
+        .collect();
+    tokio::spawn(follow(targets, endpoint, changes));
     channel
 }
 
-/// Follows each replica's health until the channel is dropped.
-async fn probe_forever(endpoints: Vec<Endpoint>, changes: Sender<Change<usize, Endpoint>>) {
-    let probes: Vec<HealthClient<Channel>> = endpoints
-        .iter()
-        .map(|e| HealthClient::new(e.clone().connect_lazy()))
-        .collect();
-    let mut chosen = vec![true; endpoints.len()];
+/// One replica the balancer may know: its endpoint, its probe, whether the
+/// balancer has it now.
+struct Replica {
+    endpoint: Endpoint,
+    probe: HealthClient<Channel>,
+    chosen: bool,
+}
+
+/// Resolves, probes and tells the balancer, until the channel is dropped.
+async fn follow(
+    targets: Vec<Target>,
+    endpoint: fn(&str) -> anyhow::Result<Endpoint>,
+    changes: Sender<Change<String, Endpoint>>,
+) {
+    let mut replicas: BTreeMap<String, Replica> = BTreeMap::new();
+    let mut next_resolve = Instant::now();
     let mut tick = tokio::time::interval(PROBE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !changes.is_closed() {
-        tick.tick().await;
-        let answers = futures::future::join_all(probes.iter().cloned().map(answers)).await;
+        if Instant::now() >= next_resolve {
+            next_resolve = Instant::now() + RESOLVE_EVERY;
+            let urls = resolve(&targets).await;
+            for gone in replicas
+                .keys()
+                .filter(|k| !urls.contains(*k))
+                .cloned()
+                .collect::<Vec<_>>()
+            {
+                if replicas.remove(&gone).is_some_and(|r| r.chosen)
+                    && changes.send(Change::Remove(gone)).await.is_err()
+                {
+                    return;
+                }
+            }
+            for url in urls {
+                if replicas.contains_key(&url) {
+                    continue;
+                }
+                match endpoint(&url) {
+                    Ok(e) => {
+                        let probe = HealthClient::new(e.clone().connect_lazy());
+                        replicas.insert(
+                            url,
+                            Replica {
+                                endpoint: e,
+                                probe,
+                                chosen: false,
+                            },
+                        );
+                    }
+                    Err(e) => tracing::warn!(%url, error = %e, "not a usable service URL"),
+                }
+            }
+        }
+        let answers =
+            futures::future::join_all(replicas.values().map(|r| answers(r.probe.clone()))).await;
         // With none answering, keep them all: see the module comment.
-        let wanted: Vec<bool> = if answers.iter().any(|&up| up) {
-            answers
-        } else {
-            vec![true; endpoints.len()]
-        };
-        for (i, (&want, now)) in wanted.iter().zip(chosen.iter_mut()).enumerate() {
-            if want == *now {
+        let any = answers.iter().any(|&up| up);
+        for ((url, replica), up) in replicas.iter_mut().zip(answers) {
+            let want = up || !any;
+            if want == replica.chosen {
                 continue;
             }
             let change = if want {
-                tracing::info!(replica = %endpoints[i].uri(), "replica answers again; sending it calls");
-                Change::Insert(i, endpoints[i].clone())
+                tracing::info!(replica = %url, "replica answers; sending it calls");
+                Change::Insert(url.clone(), replica.endpoint.clone())
             } else {
-                tracing::warn!(replica = %endpoints[i].uri(), "replica does not answer; skipping it");
-                Change::Remove(i)
+                tracing::warn!(replica = %url, "replica does not answer; skipping it");
+                Change::Remove(url.clone())
             };
             if changes.send(change).await.is_err() {
                 return;
             }
-            *now = want;
+            replica.chosen = want;
+        }
+        tick.tick().await;
+    }
+}
+
+/// Every replica's URL: addresses as given, names as resolved now (a name
+/// that does not resolve keeps no replica until it does).
+async fn resolve(targets: &[Target]) -> BTreeSet<String> {
+    let mut urls = BTreeSet::new();
+    for target in targets {
+        let Some((host, port)) = &target.name else {
+            urls.insert(target.uri.to_string());
+            continue;
+        };
+        let scheme = target.uri.scheme_str().unwrap_or("http");
+        match tokio::net::lookup_host((host.as_str(), *port)).await {
+            Ok(addrs) => urls.extend(addrs.map(|a: SocketAddr| format!("{scheme}://{a}"))),
+            Err(e) => tracing::warn!(%host, error = %e, "cannot resolve a service name"),
         }
     }
+    urls
 }
 
 /// Whether the replica answers its health service at all (even "not
@@ -74,4 +176,64 @@ async fn answers(mut probe: HealthClient<Channel>) -> bool {
         service: String::new(),
     });
     matches!(tokio::time::timeout(PROBE_TIMEOUT, check).await, Ok(Ok(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::oneshot;
+    use tonic::transport::Server;
+
+    use super::*;
+
+    /// A health server on a free loopback port; stops when the sender drops.
+    async fn replica() -> (u16, oneshot::Sender<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let port = listener.local_addr().expect("an address").port();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (_, health) = tonic_health::server::health_reporter();
+        tokio::spawn(
+            Server::builder()
+                .add_service(health)
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    async {
+                        let _ = stopped.await;
+                    },
+                ),
+        );
+        (port, stop)
+    }
+
+    async fn check(channel: &Channel) -> bool {
+        let mut client = HealthClient::new(channel.clone());
+        let call = client.check(HealthCheckRequest {
+            service: String::new(),
+        });
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), call).await,
+            Ok(Ok(_))
+        )
+    }
+
+    #[tokio::test]
+    async fn calls_reach_a_name_and_skip_a_replica_that_stopped() {
+        let (up, _keep) = replica().await;
+        let (down, stop) = replica().await;
+        // `localhost` is a name: it is resolved (to 127.0.0.1, maybe ::1 too,
+        // where nothing listens: that replica is skipped).
+        let urls = format!("http://localhost:{up},http://127.0.0.1:{down}");
+        let channel = crate::grpc::channel(&urls).expect("a channel");
+        assert!(check(&channel).await);
+        drop(stop);
+        // Within a probe or two the stopped one gets no more calls.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        for _ in 0..20 {
+            assert!(
+                check(&channel).await,
+                "every call reaches the replica that answers"
+            );
+        }
+    }
 }

@@ -55,19 +55,23 @@ impl Interceptor for Outbound {
 
 /// A channel to a service that connects lazily and reconnects by itself, so a
 /// service that starts later (or restarts) is picked up without a restart here.
-/// `urls` may list several replicas, comma-separated: calls spread over those
-/// that answer (see `balance`). Call it inside a Tokio runtime.
+/// `urls` may list several replicas, comma-separated, or name a host that
+/// resolves to several: calls spread over those that answer (see `balance`).
+/// Call it inside a Tokio runtime.
 pub fn channel(urls: &str) -> anyhow::Result<Channel> {
-    let mut endpoints = urls
+    let uris = urls
         .split(',')
         .map(str::trim)
         .filter(|u| !u.is_empty())
-        .map(endpoint)
+        .map(|u| {
+            u.parse::<http::Uri>()
+                .map_err(|e| anyhow::anyhow!("bad service URL {u:?}: {e}"))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    match endpoints.len() {
-        0 => anyhow::bail!("no service URL in {urls:?}"),
-        1 => Ok(endpoints.remove(0).connect_lazy()),
-        _ => Ok(crate::balance::balanced(endpoints)),
+    match uris.as_slice() {
+        [] => anyhow::bail!("no service URL in {urls:?}"),
+        [one] if !crate::balance::wanted(&uris) => Ok(endpoint(&one.to_string())?.connect_lazy()),
+        _ => Ok(crate::balance::balanced(uris, endpoint)),
     }
 }
 
