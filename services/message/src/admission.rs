@@ -209,11 +209,8 @@ impl Inner {
     fn reconnected(&self) -> bool {
         let mut any = false;
         for rx in lock(&self.reconnects).iter_mut() {
-            loop {
-                match rx.try_recv() {
-                    Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => any = true,
-                    Err(_) => break,
-                }
+            while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = rx.try_recv() {
+                any = true;
             }
         }
         any
