@@ -2,18 +2,25 @@
 //! whether senders see what I read (`send_read_receipts`).
 //!
 //! The auth service records the settings (and the presence service's copy of
-//! who hides).
+//! who hides); a change of `show_online` is then told to the presence
+//! service, which announces it to my partners at once.
+
+use std::time::Duration;
 
 use axum::{Router, extract::State, routing::get};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use totilove_proto::auth::v1 as pb;
+use totilove_proto::{auth::v1 as pb, presence::v1::PrivacyChangedRequest};
 
 use crate::{
     http::{ApiJson, ApiResult, CurrentUser},
     state::AppState,
     views::required,
 };
+
+/// The presence notice is a nicety on top of a recorded setting: it may not
+/// hold the answer up for long.
+const NOTICE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/me/privacy", get(show).put(update))
@@ -87,7 +94,10 @@ async fn show(State(state): State<AppState>, me: CurrentUser) -> ApiResult<ApiJs
     }))
 }
 
-/// 200 `{privacy}` once recorded.
+/// 200 `{privacy}` once recorded. A change of `show_online` is then told to
+/// the presence service (my partners see me go `offline` or come `online`);
+/// should that fail, the setting still holds everywhere else at once (every
+/// lookup reads it), only the live event is missed.
 async fn update(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -103,6 +113,20 @@ async fn update(
         .await?
         .into_inner();
     let privacy: PrivacyJson = required(reply.privacy, "privacy")?.into();
+    if reply.show_online_changed {
+        let mut presence = state.presence();
+        let call = presence.privacy_changed(PrivacyChangedRequest {
+            user_id: me.user_id,
+            show_online: privacy.show_online,
+        });
+        match tokio::time::timeout(NOTICE_TIMEOUT, call).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(status)) => {
+                tracing::warn!(code = ?status.code(), "could not announce a presence privacy change")
+            }
+            Err(_) => tracing::warn!("announcing a presence privacy change timed out"),
+        }
+    }
     Ok(ApiJson(PrivacyReply { privacy }))
 }
 
