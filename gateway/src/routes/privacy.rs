@@ -3,7 +3,8 @@
 //!
 //! The auth service records the settings (and the presence service's copy of
 //! who hides); a change of `show_online` is then told to the presence
-//! service, which announces it to my partners at once.
+//! service, which announces it to my partners at once. Reads (REST and
+//! socket) ask [`sends_read_receipts`] each time.
 
 use std::time::Duration;
 
@@ -21,6 +22,8 @@ use crate::{
 /// The presence notice is a nicety on top of a recorded setting: it may not
 /// hold the answer up for long.
 const NOTICE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a read waits for the reader's privacy settings.
+const PRIVACY_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/me/privacy", get(show).put(update))
@@ -86,6 +89,25 @@ async fn privacy_of(state: &AppState, user_id: i64) -> ApiResult<PrivacyJson> {
         .await?
         .into_inner();
     Ok(required(reply.privacy, "privacy")?.into())
+}
+
+/// Whether `me` sends read receipts. Asked on every read, not remembered
+/// with the session: a socket lives for hours, and receipts switched off must
+/// hold from the next read on. Unknown (auth slow or down) counts as no: the
+/// read still clears my unread count, and nothing is shown that I may not
+/// want shown.
+pub async fn sends_read_receipts(state: &AppState, me: i64) -> bool {
+    match tokio::time::timeout(PRIVACY_TIMEOUT, privacy_of(state, me)).await {
+        Ok(Ok(privacy)) => privacy.send_read_receipts,
+        Ok(Err(e)) => {
+            tracing::warn!(code = ?e.code(), "cannot read privacy settings; reading without a receipt");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("reading privacy settings timed out; reading without a receipt");
+            false
+        }
+    }
 }
 
 async fn show(State(state): State<AppState>, me: CurrentUser) -> ApiResult<ApiJson<PrivacyReply>> {

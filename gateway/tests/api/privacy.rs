@@ -247,3 +247,85 @@ async fn last_seen_is_shown_to_the_minute() {
     let [_, page_seen, ..] = seen_by(&app, &bob, &alice).await;
     assert_eq!(page_seen, event_seen.as_str());
 }
+
+#[tokio::test]
+async fn without_read_receipts_reads_clear_my_unread_count_but_senders_see_delivered() {
+    let app = TestApp::start().await;
+    let alice = app.person("alice").await;
+    let bob = app.person("bob").await;
+    let mut alice_ws = Ws::open(app.system.url(), &alice.token).await;
+    let first = app.send_ok(&alice, bob.id, "one").await;
+    let second = app.send_ok(&alice, bob.id, "two").await;
+    set_privacy(&app, &bob, json!({"send_read_receipts": false})).await;
+
+    // By REST: delivered (reading proves arrival), never read.
+    let res = app
+        .post(
+            "/api/messages/read",
+            Some(&bob.token),
+            &json!({"with": alice.id, "up_to_id": second["id"]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let status = alice_ws.next_of("status").await;
+    assert_eq!(
+        status,
+        json!({"type": "status", "with": bob.id, "up_to_id": second["id"], "status": "delivered"})
+    );
+    alice_ws
+        .expect_none_of("status", Duration::from_secs(1))
+        .await;
+    let statuses: Vec<Value> = app
+        .whole_history(&alice, bob.id)
+        .await
+        .iter()
+        .map(|m| m["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("delivered"), json!("delivered")]);
+    let list = expect_json(
+        app.get("/api/conversations", &bob.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["conversations"][0]["unread_count"], 0, "{list}");
+
+    // By the socket's `read` frame: the same.
+    let mut bob_ws = Ws::open(app.system.url(), &bob.token).await;
+    let third = app.send_ok(&alice, bob.id, "three").await;
+    bob_ws.next_of("message").await;
+    // Delivered to bob's socket.
+    assert_eq!(alice_ws.next_of("status").await["status"], "delivered");
+    bob_ws
+        .send(&json!({"type": "read", "with": alice.id, "up_to_id": third["id"]}))
+        .await;
+    bob_ws.ping().await;
+    alice_ws
+        .expect_none_of("status", Duration::from_secs(1))
+        .await;
+    let history = app.whole_history(&alice, bob.id).await;
+    assert!(
+        history.iter().all(|m| m["status"] == "delivered"),
+        "{history:?}"
+    );
+    let list = expect_json(
+        app.get("/api/conversations", &bob.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["conversations"][0]["unread_count"], 0, "{list}");
+
+    // Receipts back on: the next read is shown read.
+    set_privacy(&app, &bob, json!({"send_read_receipts": true})).await;
+    let fourth = app.send_ok(&alice, bob.id, "four").await;
+    bob_ws
+        .send(&json!({"type": "read", "with": alice.id, "up_to_id": fourth["id"]}))
+        .await;
+    loop {
+        let status = alice_ws.next_of("status").await;
+        if status["status"] == "read" {
+            assert_eq!(status["up_to_id"], fourth["id"]);
+            break;
+        }
+    }
+    let _ = first;
+}
