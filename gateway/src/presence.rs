@@ -18,14 +18,17 @@ pub struct Status {
     pub last_seen: Option<String>,
 }
 
-/// The status of each of `user_ids`, in one call; everyone offline on failure.
-pub async fn lookup(state: &AppState, user_ids: &[i64]) -> HashMap<i64, Status> {
+/// The status of each of `user_ids` as `viewer` may see it (people who hide
+/// their presence are offline to everyone but themselves), in one call;
+/// everyone offline on failure.
+pub async fn lookup(state: &AppState, viewer: i64, user_ids: &[i64]) -> HashMap<i64, Status> {
     if user_ids.is_empty() {
         return HashMap::new();
     }
     let mut presence = state.presence();
     let call = presence.get_presence(GetPresenceRequest {
         user_ids: user_ids.to_vec(),
+        viewer_id: viewer,
     });
     match tokio::time::timeout(LOOKUP_TIMEOUT, call).await {
         Ok(Ok(reply)) => reply

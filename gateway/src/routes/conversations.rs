@@ -60,7 +60,7 @@ async fn list(
             .await?;
         Ok::<_, ApiError>(reply.into_inner().users)
     };
-    let (cards, statuses) = tokio::join!(cards, presence::lookup(&state, &ids));
+    let (cards, statuses) = tokio::join!(cards, presence::lookup(&state, me.user_id, &ids));
     let mut cards: HashMap<i64, UserJson> = cards?
         .into_iter()
         .map(|u| (u.id, UserJson::from(u)))

@@ -20,6 +20,7 @@ use totilove_proto::{
 
 use crate::{
     http::{ApiError, ApiJson, ApiQuery, ApiResult, CurrentUser, parse_id},
+    routes::privacy::sends_read_receipts,
     state::AppState,
     views::required,
 };
@@ -247,7 +248,8 @@ pub struct ReadBody {
     pub up_to_id: i64,
 }
 
-/// Every message from `with` to me up to `up_to_id` becomes `read`.
+/// Every message from `with` to me up to `up_to_id` becomes `read` (for
+/// their sender only if I send read receipts; my unread count drops either way).
 pub async fn mark_read(state: &AppState, me: i64, body: ReadBody) -> ApiResult<()> {
     if body.with <= 0 {
         return Err(ApiError::invalid("`with` must be a positive user id"));
@@ -257,12 +259,14 @@ pub async fn mark_read(state: &AppState, me: i64, body: ReadBody) -> ApiResult<(
             "`up_to_id` must be a positive message id",
         ));
     }
+    let receipts = sends_read_receipts(state, me).await;
     state
         .messages()
         .mark_read(pb::MarkReadRequest {
             user_id: me,
             with_user_id: body.with,
             up_to_id: body.up_to_id,
+            receipts: Some(receipts),
         })
         .await?;
     Ok(())

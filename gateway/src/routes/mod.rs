@@ -5,6 +5,7 @@ pub mod conversations;
 pub mod health;
 pub mod me;
 pub mod messages;
+pub mod privacy;
 pub mod sessions;
 pub mod ui;
 pub mod users;
@@ -19,6 +20,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(sessions::router())
         .merge(me::router())
+        .merge(privacy::router())
         .merge(users::router())
         .merge(health::router())
         .merge(ui::router())

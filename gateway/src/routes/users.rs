@@ -73,7 +73,7 @@ async fn search(
         .await?
         .into_inner();
     let ids: Vec<i64> = reply.users.iter().map(|u| u.id).collect();
-    let statuses = presence::lookup(&state, &ids).await;
+    let statuses = presence::lookup(&state, me.user_id, &ids).await;
     let users = reply
         .users
         .into_iter()
@@ -128,7 +128,8 @@ async fn show(
         Ok::<_, ApiError>(reply.into_inner())
     };
     let ids = [id];
-    let (blocked, person, statuses) = tokio::join!(blocked, person, presence::lookup(&state, &ids));
+    let (blocked, person, statuses) =
+        tokio::join!(blocked, person, presence::lookup(&state, me.user_id, &ids));
     if blocked? {
         return Err(ApiError::not_found("user"));
     }

@@ -10,6 +10,7 @@ mod limits;
 mod messages;
 mod people;
 mod presence;
+mod privacy;
 mod reports;
 mod security;
 mod sessions;

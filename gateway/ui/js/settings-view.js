@@ -1,5 +1,5 @@
-// My side: the profile others see, where I am logged in, whom I blocked,
-// and logging out.
+// My side: the profile others see, my privacy, where I am logged in, whom I
+// blocked, and logging out.
 
 import { api, describe } from './api.js';
 import { fill, h, icon, srOnly } from './dom.js';
@@ -11,6 +11,7 @@ const PROFILE_LIMITS = { display_name: 50, bio: 500, gender: 50, location: 100, 
 
 export function mountSettings(container, { onLogout }) {
   const me = store.state.me;
+  const privacyBox = h('div', { class: 'settings-list' });
   const sessionsBox = h('div', { class: 'settings-list' });
   const blocksBox = h('div', { class: 'settings-list' });
   const logout = h('button', { type: 'button', class: 'danger-quiet' }, icon('logout'), h('span', { text: 'Log out' }));
@@ -46,6 +47,7 @@ export function mountSettings(container, { onLogout }) {
       header,
       identity,
       h('section', { class: 'card', 'aria-labelledby': 'profile-h' }, h('h3', { id: 'profile-h', text: 'Your profile' }), profileForm()),
+      h('section', { class: 'card', 'aria-labelledby': 'privacy-h' }, h('h3', { id: 'privacy-h', text: 'Privacy' }), privacyBox),
       h(
         'section',
         { class: 'card', 'aria-labelledby': 'sessions-h' },
@@ -56,6 +58,7 @@ export function mountSettings(container, { onLogout }) {
       h('div', { class: 'logout-row' }, logout),
     ),
   );
+  loadPrivacy();
   loadSessions();
   loadBlocks();
 
@@ -134,6 +137,43 @@ export function mountSettings(container, { onLogout }) {
       });
     });
     return form;
+  }
+
+  // ---- privacy ----
+  async function loadPrivacy() {
+    fill(privacyBox, h('p', { class: 'muted', text: 'Loading…' }));
+    let privacy;
+    try {
+      ({ privacy } = await api('GET', '/api/me/privacy'));
+    } catch (e) {
+      fill(privacyBox, h('p', { class: 'form-error', role: 'alert', text: describe(e) }));
+      return;
+    }
+    const error = errorLine();
+    // Each box saves itself alone (absent fields are kept by the server).
+    const setting = (name, label, hint) => {
+      const box = h('input', { type: 'checkbox', checked: privacy[name] });
+      box.addEventListener('change', async () => {
+        const wanted = box.checked;
+        box.disabled = true;
+        error.clear();
+        try {
+          ({ privacy } = await api('PUT', '/api/me/privacy', { [name]: wanted }));
+          toast('Your privacy settings are saved.');
+        } catch (e) {
+          error.show(e);
+        }
+        box.checked = privacy[name];
+        box.disabled = false;
+      });
+      return h('div', { class: 'field privacy-setting' }, h('label', { class: 'check' }, box, ` ${label}`), h('p', { class: 'hint', text: hint }));
+    };
+    fill(
+      privacyBox,
+      setting('show_online', 'Show when I am online', 'Off: everyone sees you offline, with no “last seen”.'),
+      setting('send_read_receipts', 'Send read receipts', 'Off: people see their messages to you as delivered, never read.'),
+      error.el,
+    );
   }
 
   // ---- sessions ----

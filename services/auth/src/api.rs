@@ -12,6 +12,7 @@ use crate::{
         ClientInfo, Email, LoginName, OfferedPassword, Password, Profile, ProfileInput,
         ProfileUpdate, UserId, Username,
     },
+    privacy::{Privacies, Privacy, PrivacyUpdate},
     sessions::SessionId,
     users::{UserCard, Users},
 };
@@ -28,6 +29,7 @@ pub struct AuthApi {
     pub accounts: Accounts,
     pub users: Users,
     pub blocks: Blocks,
+    pub privacy: Privacies,
 }
 
 fn client_info(client: Option<&pb::ClientInfo>) -> ClientInfo {
@@ -52,6 +54,13 @@ fn profile_pb(profile: Profile) -> pb::Profile {
         gender: profile.gender,
         location: profile.location,
         avatar_url: profile.avatar_url,
+    }
+}
+
+fn privacy_pb(privacy: Privacy) -> pb::Privacy {
+    pb::Privacy {
+        show_online: privacy.show_online,
+        send_read_receipts: privacy.send_read_receipts,
     }
 }
 
@@ -331,5 +340,43 @@ impl AuthService for AuthApi {
         }
         let blocked = self.blocks.among(user_id, &req.others).await?;
         Ok(Response::new(pb::BlockedAmongResponse { blocked }))
+    }
+
+    #[tracing::instrument(name = "Read privacy settings", skip_all, fields(user_id = request.get_ref().user_id))]
+    async fn get_privacy(
+        &self,
+        request: Request<pb::GetPrivacyRequest>,
+    ) -> Result<Response<pb::GetPrivacyResponse>, Status> {
+        let user_id = UserId::parse(request.get_ref().user_id, "user_id")?;
+        let privacy = self
+            .privacy
+            .get(user_id)
+            .await?
+            .ok_or_else(|| Error::not_found("user"))?;
+        Ok(Response::new(pb::GetPrivacyResponse {
+            privacy: Some(privacy_pb(privacy)),
+        }))
+    }
+
+    #[tracing::instrument(name = "Update privacy settings", skip_all, fields(user_id = request.get_ref().user_id))]
+    async fn update_privacy(
+        &self,
+        request: Request<pb::UpdatePrivacyRequest>,
+    ) -> Result<Response<pb::UpdatePrivacyResponse>, Status> {
+        let req = request.into_inner();
+        let user_id = UserId::parse(req.user_id, "user_id")?;
+        let update = PrivacyUpdate {
+            show_online: req.show_online,
+            send_read_receipts: req.send_read_receipts,
+        };
+        let updated = self
+            .privacy
+            .update(user_id, update)
+            .await?
+            .ok_or_else(|| Error::not_found("user"))?;
+        Ok(Response::new(pb::UpdatePrivacyResponse {
+            privacy: Some(privacy_pb(updated.privacy)),
+            show_online_changed: updated.show_online_changed,
+        }))
     }
 }

@@ -10,8 +10,8 @@ use totilove_proto::auth::v1::auth_service_server::AuthServiceServer;
 
 use crate::{
     accounts::Accounts, api::AuthApi, blocks::Blocks, config::Config, passwords::Passwords,
-    session_cache::SessionCache, session_store::SessionStore, sessions::Sessions,
-    throttle::Throttle, tokens::Tokens, users::Users,
+    privacy::Privacies, session_cache::SessionCache, session_store::SessionStore,
+    sessions::Sessions, throttle::Throttle, tokens::Tokens, users::Users,
 };
 
 /// The name this service reports in gRPC health.
@@ -64,6 +64,7 @@ impl Application {
             accounts,
             users,
             blocks: Blocks::new(db.clone(), redis.clone()),
+            privacy: Privacies::new(db.clone(), redis.clone()),
         };
         let listener = totilove_kit::grpc::bind(&config.listen_addr).await?;
         Ok(Self {
@@ -89,12 +90,19 @@ impl Application {
             SERVICE_NAME,
             vec![Store::Postgres(self.db), Store::Redis(self.redis)],
         ));
+        let privacy_sync = tokio::spawn(
+            self.api
+                .privacy
+                .clone()
+                .sync_forever(self.config.privacy_sync_interval),
+        );
         let served = totilove_kit::grpc::server(&self.config.internal_token)
             .add_service(health_service)
             .add_service(AuthServiceServer::new(self.api))
             .serve_with_incoming_shutdown(totilove_kit::grpc::incoming(self.listener), shutdown)
             .await;
         probe.abort();
+        privacy_sync.abort();
         Ok(served?)
     }
 }

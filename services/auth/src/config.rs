@@ -33,6 +33,9 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// PostgreSQL connections in the pool.
     pub database_pool_size: u32,
+    /// How often the Redis copy of who hides their presence is rebuilt from
+    /// PostgreSQL: the longest a lost or stale copy can show someone.
+    pub privacy_sync_interval: Duration,
 }
 
 impl Config {
@@ -60,6 +63,7 @@ impl Config {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )?,
             database_pool_size: src.parse_or("AUTH_DATABASE_POOL_SIZE", 16)?,
+            privacy_sync_interval: src.seconds_or("PRIVACY_SYNC_INTERVAL_SECS", 5)?,
         };
         config.check()?;
         Ok(config)
@@ -93,6 +97,10 @@ impl Config {
         anyhow::ensure!(
             self.database_pool_size > 0,
             "setting AUTH_DATABASE_POOL_SIZE must be positive"
+        );
+        anyhow::ensure!(
+            !self.privacy_sync_interval.is_zero(),
+            "setting PRIVACY_SYNC_INTERVAL_SECS must be positive"
         );
         Ok(())
     }

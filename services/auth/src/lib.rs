@@ -4,7 +4,8 @@
 //! `api` is the gRPC face; `accounts` holds the login and session steps;
 //! `sessions` (with `session_store` and `session_cache`), `throttle`,
 //! `passwords` and `tokens` each own one concern; `users` and `blocks` are
-//! the tables of people.
+//! the tables of people; `privacy` their settings (and the presence
+//! service's Redis copy of who hides).
 
 mod accounts;
 mod api;
@@ -14,6 +15,7 @@ mod blocks;
 mod config;
 mod domain;
 mod passwords;
+mod privacy;
 mod redis;
 mod session_cache;
 mod session_store;

@@ -14,6 +14,11 @@ use fred::{
     },
 };
 
+/// SET of the ids of people whose `show_online` is off. The auth service
+/// owns the setting (PostgreSQL) and keeps this copy; the presence service
+/// reads it on every lookup and event, so it needs no RPC to hide someone.
+pub const HIDDEN_PEOPLE_KEY: &str = "privacy:hidden";
+
 /// Connects a pool of `size` multiplexed connections. Does not fail when Redis
 /// is down at start: the pool keeps trying and the service runs degraded.
 pub async fn connect(url: &str, size: usize) -> anyhow::Result<Pool> {

@@ -12,7 +12,7 @@ use crate::{
     },
     reports::{NewReport, Note, Reason, ReportedMessages},
     service::Messages,
-    store::Mark,
+    store::{Mark, MarkKind},
 };
 
 pub struct MessageApi {
@@ -131,7 +131,11 @@ impl pb::message_service_server::MessageService for MessageApi {
     async fn mark_read(&self, req: Request<pb::MarkReadRequest>) -> Answer<pb::MarkStatusResponse> {
         let r = req.into_inner();
         let mark = parse_mark(r.user_id, r.with_user_id, r.up_to_id)?;
-        let changed = self.messages.mark(vec![mark], Status::Read).await?;
+        // Absent: receipts, as before the flag existed.
+        let kind = MarkKind::Read {
+            receipts: r.receipts.unwrap_or(true),
+        };
+        let changed = self.messages.mark(vec![mark], kind).await?;
         Ok(Response::new(pb::MarkStatusResponse {
             changed_up_to_id: changed.first().map_or(0, |m| m.changed_up_to_id),
         }))
@@ -143,7 +147,7 @@ impl pb::message_service_server::MessageService for MessageApi {
     ) -> Answer<pb::MarkStatusResponse> {
         let r = req.into_inner();
         let mark = parse_mark(r.user_id, r.with_user_id, r.up_to_id)?;
-        let changed = self.messages.mark(vec![mark], Status::Delivered).await?;
+        let changed = self.messages.mark(vec![mark], MarkKind::Delivered).await?;
         Ok(Response::new(pb::MarkStatusResponse {
             changed_up_to_id: changed.first().map_or(0, |m| m.changed_up_to_id),
         }))
@@ -164,7 +168,7 @@ impl pb::message_service_server::MessageService for MessageApi {
                 Error::invalid(format!("at most {MAX_MARKS_PER_CALL} marks per call")).into(),
             );
         }
-        self.messages.mark(marks, Status::Delivered).await?;
+        self.messages.mark(marks, MarkKind::Delivered).await?;
         Ok(Response::new(pb::MarkDeliveredBatchResponse {}))
     }
 

@@ -5,11 +5,11 @@ use totilove_kit::Error;
 use crate::{
     admission::Admission,
     cache::{Cache, HISTORY_CAP},
-    domain::{HistoryQuery, NewMessage, Page, Pair, Status, UserId},
+    domain::{HistoryQuery, NewMessage, Page, Pair, UserId},
     fanout::Fanout,
     people::People,
     reports::{NewReport, Reports},
-    store::{Conversation, Mark, Marked, Store},
+    store::{Conversation, Mark, MarkKind, Marked, Store},
     writer::{Sent, Writer},
 };
 
@@ -77,17 +77,17 @@ impl Messages {
     }
 
     /// Marks each mark's partner's messages to its reader; tells each
-    /// partner whose messages changed. Answers what changed.
-    pub async fn mark(&self, marks: Vec<Mark>, status: Status) -> Result<Vec<Marked>, Error> {
+    /// partner whose messages changed what they see. Answers what changed.
+    pub async fn mark(&self, marks: Vec<Mark>, kind: MarkKind) -> Result<Vec<Marked>, Error> {
         for m in &marks {
             Pair::of(m.reader, m.with, "with_user_id")?;
             if m.up_to_id < 0 {
                 return Err(Error::invalid("up_to_id must not be negative"));
             }
         }
-        let marked = self.store.mark(&marks, status).await?;
+        let marked = self.store.mark(&marks, kind).await?;
         if !marked.is_empty() {
-            self.fanout.statuses_changed(&marked, status).await;
+            self.fanout.statuses_changed(&marked, kind.shown()).await;
         }
         Ok(marked)
     }

@@ -37,6 +37,27 @@ pub struct Mark {
     pub up_to_id: i64,
 }
 
+/// What a batch of marks records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkKind {
+    /// The messages reached the reader.
+    Delivered,
+    /// The reader read them; `receipts`: their sender may see it (the
+    /// reader's `send_read_receipts`). Without, the reader's unread count
+    /// drops but the sender sees the messages delivered, never read.
+    Read { receipts: bool },
+}
+
+impl MarkKind {
+    /// The status the senders are shown the messages take.
+    pub fn shown(self) -> Status {
+        match self {
+            MarkKind::Read { receipts: true } => Status::Read,
+            MarkKind::Delivered | MarkKind::Read { receipts: false } => Status::Delivered,
+        }
+    }
+}
+
 /// What a delivered/read mark changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Marked {
@@ -210,12 +231,12 @@ impl Store {
             .collect())
     }
 
-    /// Gives each mark's partner's messages to its reader up to its id the
-    /// status `status` (`Delivered` or `Read`; read implies delivered), and
-    /// takes the newly read ones off the readers' unread counts, in one
-    /// transaction and one round trip (`mark_batch`, see its migration).
-    /// Answers the marks that changed something.
-    pub async fn mark(&self, marks: &[Mark], status: Status) -> Result<Vec<Marked>, Error> {
+    /// Records `kind` for each mark's partner's messages to its reader up to
+    /// its id (read implies delivered), and takes the newly read ones off the
+    /// readers' unread counts, in one transaction and one round trip
+    /// (`mark_batch`, see its migrations). Answers the marks that changed
+    /// what the senders see (`kind.shown()`).
+    pub async fn mark(&self, marks: &[Mark], kind: MarkKind) -> Result<Vec<Marked>, Error> {
         // Sorted and one per pair: rows are locked in the same order by
         // every caller, and the highest id asked for a pair covers the rest.
         let mut highest: BTreeMap<(i64, i64), i64> = BTreeMap::new();
@@ -226,12 +247,13 @@ impl Store {
         let rows: Vec<(i64, i64, i64, i64)> = self
             .bounded(
                 sqlx::query_as(
-                    "SELECT reader, partner, bound, changed_up_to FROM mark_batch($1, $2, $3, $4)",
+                    "SELECT reader, partner, bound, changed_up_to FROM mark_batch($1, $2, $3, $4, $5)",
                 )
                 .bind(highest.keys().map(|k| k.0).collect::<Vec<_>>())
                 .bind(highest.keys().map(|k| k.1).collect::<Vec<_>>())
                 .bind(highest.values().copied().collect::<Vec<_>>())
-                .bind(status == Status::Read)
+                .bind(matches!(kind, MarkKind::Read { .. }))
+                .bind(matches!(kind, MarkKind::Read { receipts: true }))
                 .fetch_all(&self.db),
             )
             .await?;

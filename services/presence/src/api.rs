@@ -106,7 +106,13 @@ impl pb::presence_service_server::PresenceService for PresenceApi {
         &self,
         request: Request<pb::GetPresenceRequest>,
     ) -> Result<Response<pb::GetPresenceResponse>, Status> {
-        let ids = request.into_inner().user_ids;
+        let request = request.into_inner();
+        let ids = request.user_ids;
+        // 0: nobody in particular (every hidden person hidden).
+        let viewer = match request.viewer_id {
+            0 => None,
+            id => Some(UserId::parse(id, "viewer_id")?),
+        };
         if ids.len() > MAX_LOOKUP {
             return Err(Error::invalid(format!("user_ids holds at most {MAX_LOOKUP} ids")).into());
         }
@@ -116,7 +122,7 @@ impl pb::presence_service_server::PresenceService for PresenceApi {
             .collect::<Result<Vec<_>, _>>()?;
         let presence = self
             .store
-            .presence_of(&users)
+            .presence_of(&users, viewer)
             .await
             .map_err(unavailable)?
             .into_iter()
@@ -151,5 +157,27 @@ impl pb::presence_service_server::PresenceService for PresenceApi {
                 typing: request.typing,
             });
         Ok(Response::new(pb::SetTypingResponse { forward }))
+    }
+
+    async fn privacy_changed(
+        &self,
+        request: Request<pb::PrivacyChangedRequest>,
+    ) -> Result<Response<pb::PrivacyChangedResponse>, Status> {
+        let request = request.into_inner();
+        let user = UserId::parse(request.user_id, "user_id")?;
+        // Only someone online has anything to announce: an offline person
+        // stays offline to their partners either way.
+        if self.store.is_online(user).await.map_err(unavailable)? {
+            self.fanout.notify(if request.show_online {
+                Notice::Presence {
+                    user,
+                    online: true,
+                    last_seen: None,
+                }
+            } else {
+                Notice::Vanished { user }
+            });
+        }
+        Ok(Response::new(pb::PrivacyChangedResponse {}))
     }
 }

@@ -8,18 +8,34 @@
 //! slow audience lookup never holds up an RPC. Under pressure the lowest
 //! priority goes first: typing is refused once a queue is half full, presence
 //! only when it is full (messages do not pass here at all).
+//!
+//! A person who hides their presence (`show_online` off) is announced to
+//! nobody: the worker checks the flag as it publishes, so a change queued
+//! just before they hid is not published after. The one exception is
+//! [`Notice::Vanished`], the offline that tells their partners they hid.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use fred::{clients::Pool, interfaces::PubsubInterface, types::Value};
+use fred::{
+    clients::Pool,
+    interfaces::{ClientLike, PubsubInterface, SetsInterface},
+    types::Value,
+};
 use tokio::{
     sync::mpsc::{self, error::TrySendError},
     task::JoinHandle,
 };
-use totilove_kit::events::{Event, user_channel};
+use totilove_kit::{
+    events::{Event, user_channel},
+    redis::HIDDEN_PEOPLE_KEY,
+};
 
-use crate::{audience::Audience, domain::UserId, store::BATCH};
+use crate::{
+    audience::Audience,
+    domain::UserId,
+    store::{BATCH, to_the_minute},
+};
 
 /// A change to announce.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +45,9 @@ pub enum Notice {
         online: bool,
         last_seen: Option<DateTime<Utc>>,
     },
+    /// `user`, online, just hid their presence: offline with no `last_seen`
+    /// (published although they now hide: it is what hides them).
+    Vanished { user: UserId },
     Typing {
         user: UserId,
         partner: UserId,
@@ -39,7 +58,9 @@ pub enum Notice {
 impl Notice {
     fn user(&self) -> UserId {
         match self {
-            Notice::Presence { user, .. } | Notice::Typing { user, .. } => *user,
+            Notice::Presence { user, .. }
+            | Notice::Vanished { user }
+            | Notice::Typing { user, .. } => *user,
         }
     }
 }
@@ -101,10 +122,27 @@ async fn work(mut queue: mpsc::Receiver<Notice>, redis: Pool, audience: Arc<Audi
                 online,
                 last_seen,
             } => {
+                let recipients = audience.of(user).await;
+                // Asked last, just before publishing (and only when there
+                // is someone to tell): a hide recorded while the audience
+                // was looked up still counts.
+                if !recipients.is_empty() && hides(&redis, user).await {
+                    continue;
+                }
                 let event = Event::Presence {
                     user_id: user.get(),
                     online,
-                    last_seen: last_seen.map(totilove_kit::time::rfc3339),
+                    last_seen: last_seen
+                        .map(to_the_minute)
+                        .map(totilove_kit::time::rfc3339),
+                };
+                (recipients, event)
+            }
+            Notice::Vanished { user } => {
+                let event = Event::Presence {
+                    user_id: user.get(),
+                    online: false,
+                    last_seen: None,
                 };
                 (audience.of(user).await, event)
             }
@@ -127,6 +165,23 @@ async fn work(mut queue: mpsc::Receiver<Notice>, redis: Pool, audience: Arc<Audi
         };
         if let Err(e) = publish(&redis, &recipients, &event).await {
             tracing::warn!(error = %e, ?event, "could not publish an event");
+        }
+    }
+}
+
+/// Whether `user` hides their presence. Unknown (Redis unreachable) counts
+/// as hidden: a missed event heals at the next one, a hidden person shown
+/// online would not be undone.
+async fn hides(redis: &Pool, user: UserId) -> bool {
+    let client = redis.next_connected();
+    if !client.is_connected() {
+        return true;
+    }
+    match client.sismember(HIDDEN_PEOPLE_KEY, user.get()).await {
+        Ok(hidden) => hidden,
+        Err(e) => {
+            tracing::warn!(error = %e, %user, "cannot read whether a person hides; announcing nothing");
+            true
         }
     }
 }

@@ -69,3 +69,27 @@ pub fn millis(d: Duration) -> i64 {
 pub fn from_millis(ms: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms)
 }
+
+/// `t` without its seconds: `last_seen` is only ever shown to the minute
+/// (the API says so; to the millisecond it would tell when someone closed
+/// the app, which is more than a dating site should show).
+pub fn to_the_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    let secs = t.timestamp();
+    DateTime::from_timestamp(secs - secs.rem_euclid(60), 0).unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_seen_is_cut_to_the_minute() {
+        let t = DateTime::parse_from_rfc3339("2026-11-25T18:04:05.123Z")
+            .expect("a time")
+            .with_timezone(&Utc);
+        assert_eq!(
+            totilove_kit::time::rfc3339(to_the_minute(t)),
+            "2026-11-25T18:04:00.000Z"
+        );
+    }
+}

@@ -5,6 +5,7 @@ mod helpers;
 mod internal_credential;
 mod login;
 mod outage;
+mod privacy;
 mod profile;
 mod register;
 mod search;

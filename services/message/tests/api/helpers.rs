@@ -157,6 +157,7 @@ impl App {
                 user_id: reader,
                 with_user_id: with,
                 up_to_id,
+                ..Default::default()
             })
             .await
             .expect("mark read answers")

@@ -124,6 +124,58 @@ async fn delivery_marks_move_sent_messages_to_delivered_and_tell_the_sender() {
     );
 }
 
+/// A read by someone who sends no read receipts; the highest id changed.
+async fn read_without_receipts(app: &App, reader: i64, with: i64, up_to_id: i64) -> i64 {
+    app.client
+        .clone()
+        .mark_read(MarkReadRequest {
+            user_id: reader,
+            with_user_id: with,
+            up_to_id,
+            receipts: Some(false),
+        })
+        .await
+        .expect("mark read answers")
+        .into_inner()
+        .changed_up_to_id
+}
+
+#[tokio::test]
+async fn a_read_without_receipts_counts_messages_off_but_shows_the_sender_only_delivered() {
+    let app = App::start().await;
+    let (alice, bob) = (app.person("alice").await, app.person("bob").await);
+    let mut watcher = app.watch(&[alice]).await;
+    let m1 = app.sent(alice, bob, "one").await.id;
+    let m2 = app.sent(alice, bob, "two").await.id;
+    let m3 = app.sent(alice, bob, "three").await.id;
+    assert_eq!(app.mark_delivered(bob, alice, m1).await, m1);
+
+    // Reading proves m2 arrived: delivered, not read.
+    assert_eq!(read_without_receipts(&app, bob, alice, m2).await, m2);
+    assert_eq!(
+        statuses(&app, alice, bob).await,
+        [DELIVERED, DELIVERED, SENT]
+    );
+    assert_eq!(unread(&app, bob, alice).await, 1);
+    assert_eq!(read_without_receipts(&app, bob, alice, m2).await, 0);
+    assert_eq!(unread(&app, bob, alice).await, 1, "counted off once");
+
+    // A read with receipts later shows what it covers as read, and counts
+    // off only what was not seen yet.
+    assert_eq!(app.mark_read(bob, alice, m3).await, m3);
+    assert_eq!(statuses(&app, alice, bob).await, [READ, READ, READ]);
+    assert_eq!(unread(&app, bob, alice).await, 0);
+
+    assert_eq!(
+        status_events(&mut watcher, alice, 3).await,
+        [
+            (bob, m1, "delivered".to_owned()),
+            (bob, m2, "delivered".to_owned()),
+            (bob, m3, "read".to_owned())
+        ]
+    );
+}
+
 #[tokio::test]
 async fn a_mark_never_reaches_messages_that_come_after_it() {
     let app = App::start().await;
@@ -177,6 +229,7 @@ async fn marks_refuse_bad_input() {
             user_id: alice,
             with_user_id: alice,
             up_to_id: 5,
+            ..Default::default()
         })
         .await;
     let negative = client
@@ -191,6 +244,7 @@ async fn marks_refuse_bad_input() {
             user_id: 0,
             with_user_id: alice,
             up_to_id: 5,
+            ..Default::default()
         })
         .await;
 

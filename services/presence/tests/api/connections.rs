@@ -258,6 +258,7 @@ async fn malformed_requests_are_refused_with_invalid_request() {
         presence
             .get_presence(GetPresenceRequest {
                 user_ids: (1..=10_001).collect(),
+                ..Default::default()
             })
             .await,
     );

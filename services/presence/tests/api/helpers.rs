@@ -214,7 +214,10 @@ pub async fn beat(
 pub async fn presence_of(system: &impl Setup, user_ids: Vec<i64>) -> Vec<Presence> {
     system
         .presence()
-        .get_presence(GetPresenceRequest { user_ids })
+        .get_presence(GetPresenceRequest {
+            user_ids,
+            viewer_id: 0,
+        })
         .await
         .expect("read presence")
         .into_inner()

@@ -70,8 +70,9 @@ async fn ten_thousand_sockets_beat_and_ten_thousand_people_are_read_in_a_few_red
     let after = command_calls(&redis).await;
     let read_commands = delta(&before, &after, "smismember") + delta(&before, &after, "mget");
     eprintln!("reading 10000 people took {read_commands} Redis commands");
+    // Per batch: who is online, their last_seen, who hides.
     assert!(
-        read_commands <= 2 * 10_000 / BATCH,
+        read_commands <= 3 * 10_000 / BATCH,
         "{read_commands} commands"
     );
     for per_person in ["get", "sismember", "exists", "scard"] {

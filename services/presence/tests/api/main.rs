@@ -3,6 +3,7 @@
 
 mod connections;
 mod helpers;
+mod hidden;
 mod lookup;
 mod outage;
 mod typing;

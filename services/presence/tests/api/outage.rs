@@ -40,6 +40,7 @@ async fn calls_answer_unavailable_while_redis_is_down_and_work_again_after() {
         presence
             .get_presence(GetPresenceRequest {
                 user_ids: vec![person],
+                ..Default::default()
             })
             .await,
     );
@@ -52,6 +53,7 @@ async fn calls_answer_unavailable_while_redis_is_down_and_work_again_after() {
         let answer = presence
             .get_presence(GetPresenceRequest {
                 user_ids: vec![person],
+                ..Default::default()
             })
             .await;
         if answer.is_ok() {

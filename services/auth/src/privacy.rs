@@ -1,0 +1,182 @@
+//! Privacy settings: whether others see my presence (`show_online`) and
+//! whether senders see what I read (`send_read_receipts`). PostgreSQL holds
+//! them, on the person's row.
+//!
+//! `show_online` is also copied to Redis (`HIDDEN_PEOPLE_KEY`, the set of
+//! hidden people) for the presence service, which decides on every lookup and
+//! event who sees whom without asking us. The copy must not show a hidden
+//! person, so it is written right after each commit and rebuilt from the
+//! record every few seconds ([`Privacies::sync_forever`]): a failed write, a
+//! Redis that lost its data or came back from an old snapshot is healed
+//! within that interval. (While Redis is down the presence service cannot
+//! read the copy either, and shows nobody online.)
+
+use std::{collections::HashSet, time::Duration};
+
+use fred::{clients::Pool, interfaces::SetsInterface};
+use sqlx::PgPool;
+use tokio::time::MissedTickBehavior;
+use totilove_kit::{Error, redis::HIDDEN_PEOPLE_KEY};
+
+use crate::{domain::UserId, redis::connected};
+
+/// Members per Redis command when the copy is rebuilt (commands stay short).
+const BATCH: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct Privacy {
+    pub show_online: bool,
+    pub send_read_receipts: bool,
+}
+
+/// The settings to write; `None` keeps the current value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrivacyUpdate {
+    pub show_online: Option<bool>,
+    pub send_read_receipts: Option<bool>,
+}
+
+/// The settings after an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Updated {
+    pub privacy: Privacy,
+    /// `show_online` is not what it was before: the audience must be told.
+    pub show_online_changed: bool,
+}
+
+#[derive(Clone)]
+pub struct Privacies {
+    db: PgPool,
+    redis: Pool,
+}
+
+impl Privacies {
+    pub fn new(db: PgPool, redis: Pool) -> Self {
+        Self { db, redis }
+    }
+
+    /// `None` for an unknown person.
+    #[tracing::instrument(name = "Read privacy settings", skip_all, fields(user_id = user.0))]
+    pub async fn get(&self, user: UserId) -> Result<Option<Privacy>, Error> {
+        Ok(sqlx::query_as::<_, Privacy>(
+            "SELECT show_online, send_read_receipts FROM users WHERE id = $1",
+        )
+        .bind(user.0)
+        .fetch_optional(&self.db)
+        .await?)
+    }
+
+    /// Writes the given settings, then the Redis copy of `show_online`.
+    /// `None` for an unknown person.
+    #[tracing::instrument(name = "Update privacy settings", skip_all, fields(user_id = user.0))]
+    pub async fn update(
+        &self,
+        user: UserId,
+        update: PrivacyUpdate,
+    ) -> Result<Option<Updated>, Error> {
+        // The row is locked before it is read, so `before` is the value this
+        // update replaces even when two updates race.
+        let row: Option<(bool, bool, bool)> = sqlx::query_as(
+            "WITH before AS (SELECT show_online FROM users WHERE id = $1 FOR UPDATE)
+             UPDATE users u SET
+                show_online = COALESCE($2, u.show_online),
+                send_read_receipts = COALESCE($3, u.send_read_receipts)
+             FROM before
+             WHERE u.id = $1
+             RETURNING u.show_online, u.send_read_receipts, before.show_online",
+        )
+        .bind(user.0)
+        .bind(update.show_online)
+        .bind(update.send_read_receipts)
+        .fetch_optional(&self.db)
+        .await?;
+        let Some((show_online, send_read_receipts, before)) = row else {
+            return Ok(None);
+        };
+        // Written even when nothing changed: a retry also repairs the copy.
+        if let Err(e) = self.copy(user, show_online).await {
+            tracing::warn!(error = %e, user_id = user.0,
+                "could not copy show_online to Redis; the next sync will");
+        }
+        Ok(Some(Updated {
+            privacy: Privacy {
+                show_online,
+                send_read_receipts,
+            },
+            show_online_changed: show_online != before,
+        }))
+    }
+
+    async fn copy(&self, user: UserId, show_online: bool) -> Result<(), Error> {
+        let redis = connected(&self.redis)?;
+        let _: i64 = if show_online {
+            redis.srem(HIDDEN_PEOPLE_KEY, user.0).await?
+        } else {
+            redis.sadd(HIDDEN_PEOPLE_KEY, user.0).await?
+        };
+        Ok(())
+    }
+
+    /// Rebuilds the Redis copy from the record every `every`, until dropped.
+    pub async fn sync_forever(self, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // Logged once per outage, not once per tick.
+        let mut failing = false;
+        loop {
+            tick.tick().await;
+            match self.sync().await {
+                Ok(()) if failing => {
+                    tracing::info!("the hidden-people copy in Redis is in sync again");
+                    failing = false;
+                }
+                Ok(()) => {}
+                Err(e) if !failing => {
+                    tracing::warn!(error = %e, "could not sync the hidden-people copy in Redis");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Adds everyone hidden in the record, then removes whoever the copy
+    /// holds that the record, read again after the copy, says is shown.
+    ///
+    /// Reading the record again before removing means an update racing the
+    /// sync never loses its hide: one committed after the second read was
+    /// also added to the copy by its own request. An update showing someone
+    /// between the first read and the add can leave them hidden until the
+    /// next sync, which errs on the side of hiding.
+    #[tracing::instrument(name = "Sync the hidden-people copy", skip_all)]
+    pub async fn sync(&self) -> Result<(), Error> {
+        let hidden: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM users WHERE NOT show_online ORDER BY id")
+                .fetch_all(&self.db)
+                .await?;
+        let redis = connected(&self.redis)?;
+        for batch in hidden.chunks(BATCH) {
+            let _: i64 = redis.sadd(HIDDEN_PEOPLE_KEY, batch.to_vec()).await?;
+        }
+        let copied: Vec<i64> = redis.smembers(HIDDEN_PEOPLE_KEY).await?;
+        let hidden: HashSet<i64> = hidden.into_iter().collect();
+        let suspects: Vec<i64> = copied
+            .into_iter()
+            .filter(|id| !hidden.contains(id))
+            .collect();
+        if suspects.is_empty() {
+            return Ok(());
+        }
+        let shown: Vec<i64> = sqlx::query_scalar(
+            "SELECT s.id FROM unnest($1::bigint[]) AS s(id)
+             WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = s.id AND NOT u.show_online)",
+        )
+        .bind(&suspects)
+        .fetch_all(&self.db)
+        .await?;
+        for batch in shown.chunks(BATCH) {
+            let _: i64 = redis.srem(HIDDEN_PEOPLE_KEY, batch.to_vec()).await?;
+        }
+        Ok(())
+    }
+}
