@@ -23,7 +23,8 @@ pub struct RealtimeSettings {
     /// expiry, 60) and at most 20 s, so two beats may be lost before expiry.
     pub heartbeat_interval: Duration,
     /// Deliveries to receivers' sockets are reported to the message service
-    /// in batches this far apart (`DELIVERED_FLUSH_MS`, 50).
+    /// in batches this far apart (`DELIVERED_FLUSH_MS`, 250): each flush is a transaction locking the
+    /// conversations it marks, which the message writer then waits for.
     pub delivered_flush: Duration,
 }
 
@@ -41,7 +42,7 @@ impl RealtimeSettings {
             max_sockets_per_user: src.parse_or("WS_MAX_SOCKETS_PER_USER", 10)?,
             outbox_capacity: src.parse_or("WS_OUTBOX_CAPACITY", 512)?,
             heartbeat_interval,
-            delivered_flush: src.millis_or("DELIVERED_FLUSH_MS", 50)?,
+            delivered_flush: src.millis_or("DELIVERED_FLUSH_MS", 250)?,
         };
         anyhow::ensure!(
             !settings.ping_interval.is_zero() && !settings.idle_timeout.is_zero(),
