@@ -25,8 +25,30 @@ pub type Intercepted = InterceptedService<Channel, Outbound>;
 pub struct Service {
     pub url: String,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<anyhow::Result<()>>,
+    running: Running,
 }
+
+enum Running {
+    /// A task of the test's runtime (the service's connections are tasks of
+    /// their own, so `kill` stops the server, not every connection).
+    Task(JoinHandle<anyhow::Result<()>>),
+    /// A runtime of its own in a thread of its own: `kill` drops every task
+    /// of it at once — connections, writer, fan-out — as a crash would.
+    Thread {
+        kill: Option<oneshot::Sender<()>>,
+        ended: Option<std::thread::JoinHandle<()>>,
+    },
+}
+
+/// Builds a service on the runtime it is called on, answers its port, and
+/// runs it until the stop signal.
+type Start = Box<
+    dyn FnOnce(
+            oneshot::Receiver<()>,
+            oneshot::Sender<u16>,
+        ) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>
+        + Send,
+>;
 
 impl Service {
     fn spawn<F>(port: u16, run: impl FnOnce(oneshot::Receiver<()>) -> F) -> Self
@@ -37,7 +59,42 @@ impl Service {
         Self {
             url: format!("http://127.0.0.1:{port}"),
             stop: Some(stop),
-            task: tokio::spawn(run(stopped)),
+            running: Running::Task(tokio::spawn(run(stopped))),
+        }
+    }
+
+    /// Starts a service on a runtime and thread of its own (see [`Running`]).
+    async fn isolated(start: Start) -> Self {
+        let (stop, stopped) = oneshot::channel();
+        let (kill, killed) = oneshot::channel::<()>();
+        let (port_tx, port_rx) = oneshot::channel();
+        let ended = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                let service = tokio::spawn(start(stopped, port_tx));
+                tokio::select! {
+                    ended = service => {
+                        if let Ok(Err(e)) = ended {
+                            eprintln!("a service ended with an error: {e:#}");
+                        }
+                    }
+                    _ = killed => {}
+                }
+            });
+            runtime.shutdown_background();
+        });
+        let port = port_rx.await.expect("the service starts");
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            stop: Some(stop),
+            running: Running::Thread {
+                kill: Some(kill),
+                ended: Some(ended),
+            },
         }
     }
 
@@ -46,18 +103,38 @@ impl Service {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = (&mut self.task).await;
+        match &mut self.running {
+            Running::Task(task) => {
+                let _ = task.await;
+            }
+            Running::Thread { ended, .. } => {
+                if let Some(ended) = ended.take() {
+                    let _ = tokio::task::spawn_blocking(move || ended.join()).await;
+                }
+            }
+        }
     }
 
     /// Stops at once, as a crash would: no goodbye to anyone.
-    pub fn kill(self) {
-        self.task.abort();
+    pub fn kill(mut self) {
+        self.end_now();
+    }
+
+    fn end_now(&mut self) {
+        match &mut self.running {
+            Running::Task(task) => task.abort(),
+            Running::Thread { kill, .. } => {
+                if let Some(kill) = kill.take() {
+                    let _ = kill.send(());
+                }
+            }
+        }
     }
 }
 
 impl Drop for Service {
     fn drop(&mut self) {
-        self.task.abort();
+        self.end_now();
     }
 }
 
@@ -127,20 +204,22 @@ impl TestSystem {
             settings.insert((*k).to_owned(), (*v).to_owned());
         }
 
+        // Replicas run on runtimes of their own, so one can crash alone.
+        let isolated = replicas > 1;
         let mut auth = Vec::new();
         for _ in 0..replicas.max(1) {
-            auth.push(start_auth(&settings).await);
+            auth.push(start(Kind::Auth, &settings, isolated).await);
         }
         settings.insert("AUTH_URL".into(), urls(&auth));
         let mut message = Vec::new();
         for _ in 0..replicas.max(1) {
-            message.push(start_message(&settings).await);
+            message.push(start(Kind::Message, &settings, isolated).await);
         }
         settings.insert("MESSAGE_URL".into(), urls(&message));
         // After the message service: presence asks it who shares a conversation.
         let mut presence = Vec::new();
         for _ in 0..replicas.max(1) {
-            presence.push(start_presence(&settings).await);
+            presence.push(start(Kind::Presence, &settings, isolated).await);
         }
         settings.insert("PRESENCE_URL".into(), urls(&presence));
 
@@ -211,38 +290,65 @@ impl TestSystem {
     }
 }
 
-async fn start_auth(settings: &HashMap<String, String>) -> Service {
-    let config = totilove_auth::Config::from_source(settings).expect("auth config");
-    let app = totilove_auth::Application::build(config)
-        .await
-        .expect("auth starts");
-    Service::spawn(app.port(), |stop| {
-        app.run_until_stopped(async {
-            let _ = stop.await;
-        })
-    })
+#[derive(Clone, Copy)]
+enum Kind {
+    Auth,
+    Message,
+    Presence,
 }
 
-async fn start_message(settings: &HashMap<String, String>) -> Service {
-    let config = totilove_message::Config::from_source(settings).expect("message config");
-    let app = totilove_message::Application::build(config)
-        .await
-        .expect("message starts");
-    Service::spawn(app.port(), |stop| {
-        app.run_until_stopped(async {
-            let _ = stop.await;
-        })
-    })
+/// Builds and runs one service until `stop`, answering its port first.
+async fn run_service(
+    kind: Kind,
+    settings: HashMap<String, String>,
+    stop: oneshot::Receiver<()>,
+    port: oneshot::Sender<u16>,
+) -> anyhow::Result<()> {
+    let stopped = async {
+        let _ = stop.await;
+    };
+    match kind {
+        Kind::Auth => {
+            let app =
+                totilove_auth::Application::build(totilove_auth::Config::from_source(&settings)?)
+                    .await?;
+            let _ = port.send(app.port());
+            app.run_until_stopped(stopped).await
+        }
+        Kind::Message => {
+            let app = totilove_message::Application::build(totilove_message::Config::from_source(
+                &settings,
+            )?)
+            .await?;
+            let _ = port.send(app.port());
+            app.run_until_stopped(stopped).await
+        }
+        Kind::Presence => {
+            let app = totilove_presence::Application::build(
+                totilove_presence::Config::from_source(&settings)?,
+            )
+            .await?;
+            let _ = port.send(app.port());
+            app.run_until_stopped(stopped).await
+        }
+    }
 }
 
-async fn start_presence(settings: &HashMap<String, String>) -> Service {
-    let config = totilove_presence::Config::from_source(settings).expect("presence config");
-    let app = totilove_presence::Application::build(config)
-        .await
-        .expect("presence starts");
-    Service::spawn(app.port(), |stop| {
-        app.run_until_stopped(async {
-            let _ = stop.await;
-        })
-    })
+async fn start(kind: Kind, settings: &HashMap<String, String>, isolated: bool) -> Service {
+    let settings = settings.clone();
+    if isolated {
+        return Service::isolated(Box::new(move |stop, port| {
+            Box::pin(run_service(kind, settings, stop, port))
+        }))
+        .await;
+    }
+    let (stop, stopped) = oneshot::channel();
+    let (port_tx, port_rx) = oneshot::channel();
+    let task = tokio::spawn(run_service(kind, settings, stopped, port_tx));
+    let port = port_rx.await.expect("the service starts");
+    Service {
+        url: format!("http://127.0.0.1:{port}"),
+        stop: Some(stop),
+        running: Running::Task(task),
+    }
 }

@@ -1,5 +1,5 @@
 //! Two gateways over two replicas of every service: the guarantees "on every
-//! instance" with everything doubled, and a message replica stopping mid-burst.
+//! instance" with everything doubled, and a message replica crashing mid-burst.
 
 use std::{collections::HashSet, time::Duration};
 
@@ -73,7 +73,8 @@ async fn send_until_acked(
 }
 
 #[tokio::test]
-async fn messages_cross_gateways_in_order_exactly_once_though_a_message_replica_stops_mid_burst() {
+async fn messages_cross_gateways_in_order_exactly_once_though_a_message_replica_crashes_mid_burst()
+{
     let (mut app, a, b) = cluster(&[("SEND_BURST", "1000")]).await;
     let alice = app.person("alice").await;
     let bob = app.person("bob").await;
@@ -104,15 +105,14 @@ async fn messages_cross_gateways_in_order_exactly_once_though_a_message_replica_
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    // As in a rolling restart: it stops taking calls and finishes its own.
-    let stopping = app.system.message.remove(1);
-    let stopped = tokio::spawn(stopping.shutdown());
+    // A crash: every task of that replica (connections, writer, fan-out)
+    // ends at once; sends in flight on it are answered 503 and retried.
+    app.system.message.remove(1).kill();
 
     let mut acked = Vec::new();
     for stream in streams {
         acked.extend(stream.await.expect("a sender"));
     }
-    stopped.await.expect("the replica stopped");
     assert_eq!(acked.len(), 4 * PER_STREAM);
     let acked_ids: HashSet<i64> = acked
         .iter()
@@ -307,4 +307,72 @@ async fn presence_and_typing_cross_gateways() {
     alice_ws.send_message(bob.id, "done typing").await;
     let typing = bob_ws.next_of("typing").await;
     assert_eq!(typing["typing"], false);
+}
+
+#[tokio::test]
+async fn with_two_presence_replicas_going_offline_is_announced_once() {
+    let fast = [
+        ("PRESENCE_CONNECTION_TTL_SECS", "3"),
+        ("PRESENCE_OFFLINE_GRACE_SECS", "1"),
+        ("PRESENCE_SWEEP_INTERVAL_MS", "100"),
+    ];
+    let (app, a, b) = cluster(&fast).await;
+    let alice = app.person("alice").await;
+    let bob = app.person("bob").await;
+    let res = post_at(
+        &app,
+        &a,
+        "/api/messages/send",
+        &alice.token,
+        &send_body(bob.id, "hi", &new_id()),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let mut bob_ws = Ws::open(&b, &bob.token).await;
+    let alice_ws = Ws::open(&a, &alice.token).await;
+    assert_eq!(bob_ws.next_of("presence").await["online"], true);
+
+    alice_ws.close().await;
+    let offline = bob_ws.next_of("presence").await;
+    assert_eq!(
+        (offline["user_id"].as_i64(), offline["online"].as_bool()),
+        (Some(alice.id), Some(false))
+    );
+    // Both replicas sweep every 100 ms; the transition is made (and told) once.
+    bob_ws
+        .expect_none_of("presence", Duration::from_secs(2))
+        .await;
+}
+
+#[tokio::test]
+async fn hiding_my_presence_on_one_gateway_holds_at_once_on_the_other() {
+    let (app, a, b) = cluster(&[]).await;
+    let alice = app.person("alice").await;
+    let bob = app.person("bob").await;
+    let _alice_ws = Ws::open(&a, &alice.token).await;
+    let online = |base: String| {
+        let (http, token, id) = (app.http.clone(), bob.token.clone(), alice.id);
+        async move {
+            let res = http
+                .get(format!("{base}/api/users/{id}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("an answer");
+            let body: Value = res.json().await.expect("JSON");
+            body["online"].clone()
+        }
+    };
+    assert_eq!(online(b.clone()).await, true);
+    let res = app
+        .http
+        .put(format!("{a}/api/me/privacy"))
+        .bearer_auth(&alice.token)
+        .json(&json!({"show_online": false}))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(online(b.clone()).await, false);
+    assert_eq!(online(a.clone()).await, false);
 }

@@ -162,10 +162,15 @@ impl From<tonic::Status> for Error {
             tonic::Code::ResourceExhausted => Code::RateLimited,
             tonic::Code::FailedPrecondition => Code::IdempotencyMismatch,
             tonic::Code::Unimplemented => Code::NotImplemented,
+            // Every answer of our services is tagged: an untagged Unknown or
+            // Internal is the transport's (a replica that died mid-call, a
+            // reset stream), so the caller may retry it elsewhere.
             tonic::Code::Unavailable
             | tonic::Code::DeadlineExceeded
             | tonic::Code::Cancelled
-            | tonic::Code::Aborted => Code::Unavailable,
+            | tonic::Code::Aborted
+            | tonic::Code::Unknown
+            | tonic::Code::Internal => Code::Unavailable,
             _ => Code::Internal,
         });
         let message = if tagged.is_some() {
@@ -235,6 +240,25 @@ impl From<fred::error::Error> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_untagged_transport_failure_is_unavailable_and_says_nothing_internal() {
+        for status in [
+            tonic::Status::unknown("h2 protocol error: connection reset to 10.0.0.7:50052"),
+            tonic::Status::internal("stream reset"),
+            tonic::Status::unavailable("tcp connect error"),
+        ] {
+            let e = Error::from(status);
+            assert_eq!(e.code, Code::Unavailable);
+            assert!(
+                !e.message.contains("10.0.0.7") && !e.message.contains("reset"),
+                "{e}"
+            );
+        }
+        // A tagged internal error stays what the service said.
+        let tagged = tonic::Status::from(Error::new(Code::Internal, "a bug"));
+        assert_eq!(Error::from(tagged).code, Code::Internal);
+    }
 
     #[test]
     fn every_code_round_trips_through_grpc_with_its_http_status() {
