@@ -11,12 +11,25 @@ use tokio::{
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    /// Where a snapshot taken by [`RedisServer::save`] is kept; a restart
+    /// loads it (otherwise a restart starts empty).
+    dir: std::path::PathBuf,
 }
 
 impl RedisServer {
     pub async fn start() -> Self {
         let port = free_port();
-        let mut server = Self { port, child: None };
+        let dir = std::env::temp_dir().join(format!(
+            "totilove-redis-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(&dir).expect("a folder for the snapshot");
+        let mut server = Self {
+            port,
+            child: None,
+            dir,
+        };
         server.launch().await;
         server
     }
@@ -49,6 +62,8 @@ impl RedisServer {
             let child = Command::new(&binary)
                 .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
                 .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+                .arg("--dir")
+                .arg(&self.dir)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .kill_on_drop(true)
@@ -63,6 +78,18 @@ impl RedisServer {
             self.port = free_port();
         }
         panic!("could not start redis-server");
+    }
+
+    /// Takes a snapshot now (`SAVE`): the next restart comes back with
+    /// exactly this data, as a Redis restored from an older backup would.
+    pub async fn save(&self) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("Redis answers");
+        s.write_all(b"SAVE\r\n").await.expect("SAVE sent");
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).await.expect("SAVE answered");
+        assert_eq!(&buf, b"+OK\r\n");
     }
 
     async fn answers_ping(&self) -> bool {
@@ -87,4 +114,10 @@ pub(crate) fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port on loopback")
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -8,14 +8,27 @@
 //!
 //! Redis is only a copy: PostgreSQL holds the record, and anything missing
 //! here is looked up there.
+//!
+//! A Redis restored from an older snapshot would bring back sessions that
+//! ended since. So each entry names the Redis *instance* it was written to
+//! (from its `run_id`, new at every start and never in a snapshot), and an
+//! entry of another instance counts as missing: the record decides and the
+//! entry is written again. A read that a reconnection may have crossed is not
+//! trusted either (the instance is learned again first).
+
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicU64, Ordering},
+};
 
 use chrono::{DateTime, Duration, Utc};
 use fred::{
     clients::Pool,
-    interfaces::{KeysInterface, PubsubInterface, SetsInterface},
-    types::{Expiration, ExpireOptions, SetOptions},
+    interfaces::{ClientLike, EventInterface, KeysInterface, PubsubInterface, SetsInterface},
+    types::{Expiration, ExpireOptions, InfoKind, SetOptions, config::Server},
 };
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 use totilove_kit::{Error, events::SESSION_REVOKED_CHANNEL};
 
 use crate::{domain::UserId, redis::connected, sessions::SessionId};
@@ -34,6 +47,10 @@ pub struct CachedSession {
     pub user_id: i64,
     pub last_activity_ms: i64,
     pub expires_at_ms: i64,
+    /// The Redis instance it was written to (see the module comment); 0 in
+    /// entries of older versions, which therefore count as missing.
+    #[serde(default)]
+    pub instance: u64,
 }
 
 impl CachedSession {
@@ -42,6 +59,7 @@ impl CachedSession {
             user_id: user_id.0,
             last_activity_ms: last_activity.timestamp_millis(),
             expires_at_ms: expires_at.timestamp_millis(),
+            instance: 0,
         }
     }
 
@@ -69,22 +87,66 @@ pub struct SessionCache {
     idle_timeout: Duration,
     /// The longest a session lives: the TTL of the per-user set.
     lifetime: Duration,
+    /// The Redis instance connected to now (0: not learned yet).
+    instance: Arc<AtomicU64>,
+    /// One per pooled connection: a message means it reconnected.
+    reconnects: Arc<Mutex<Vec<broadcast::Receiver<Server>>>>,
 }
 
 impl SessionCache {
     pub fn new(redis: Pool, idle_timeout: Duration, lifetime: Duration) -> Self {
+        let reconnects = redis.clients().iter().map(|c| c.reconnect_rx()).collect();
         Self {
             redis,
             idle_timeout,
             lifetime,
+            instance: Arc::new(AtomicU64::new(0)),
+            reconnects: Arc::new(Mutex::new(reconnects)),
         }
+    }
+
+    /// Whether any pooled connection reconnected since last asked.
+    fn reconnected(&self) -> bool {
+        let mut any = false;
+        let mut all = self.reconnects.lock().unwrap_or_else(|p| p.into_inner());
+        for rx in all.iter_mut() {
+            while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = rx.try_recv() {
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// The instance Redis is now: learned again after any reconnection.
+    async fn current_instance(&self) -> Result<u64, Error> {
+        let known = self.instance.load(Ordering::Acquire);
+        if known != 0 && !self.reconnected() {
+            return Ok(known);
+        }
+        let info: String = connected(&self.redis)?.info(Some(InfoKind::Server)).await?;
+        let instance = info
+            .lines()
+            .find_map(|l| l.strip_prefix("run_id:"))
+            .and_then(|id| u64::from_str_radix(id.trim().get(..16)?, 16).ok())
+            .ok_or_else(|| Error::unavailable("the session cache"))?;
+        self.instance.store(instance, Ordering::Release);
+        Ok(instance)
     }
 
     #[tracing::instrument(name = "Read a session from Redis", skip_all)]
     pub async fn get(&self, id: &SessionId) -> Result<Option<CachedSession>, Error> {
+        let instance = self.current_instance().await?;
         let raw: Option<String> = connected(&self.redis)?.get(session_key(id)).await?;
-        // An entry we cannot read is treated as missing: the record decides.
-        Ok(raw.and_then(|raw| serde_json::from_str(&raw).ok()))
+        if self.reconnected() {
+            // The read may have reached a Redis that restarted meanwhile.
+            self.instance.store(0, Ordering::Release);
+            return Ok(None);
+        }
+        // An entry we cannot read, or of another instance, is treated as
+        // missing: the record decides.
+        Ok(raw
+            .and_then(|raw| serde_json::from_str::<CachedSession>(&raw).ok())
+            .filter(|entry| entry.instance == instance))
     }
 
     /// Writes the entry and adds it to the person's set (login and re-warming).
@@ -92,6 +154,10 @@ impl SessionCache {
     pub async fn put(&self, id: &SessionId, entry: &CachedSession) -> Result<(), Error> {
         let Some(ttl) = entry.ttl_ms(Utc::now(), self.idle_timeout) else {
             return Ok(());
+        };
+        let entry = &CachedSession {
+            instance: self.current_instance().await?,
+            ..*entry
         };
         let set_key = user_sessions_key(UserId(entry.user_id));
         let set_ttl = self.lifetime.num_milliseconds();
@@ -124,6 +190,10 @@ impl SessionCache {
     pub async fn refresh(&self, id: &SessionId, entry: &CachedSession) -> Result<(), Error> {
         let Some(ttl) = entry.ttl_ms(Utc::now(), self.idle_timeout) else {
             return Ok(());
+        };
+        let entry = &CachedSession {
+            instance: self.current_instance().await?,
+            ..*entry
         };
         let _: Option<String> = connected(&self.redis)?
             .set(

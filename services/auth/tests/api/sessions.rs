@@ -142,6 +142,33 @@ async fn a_revoked_session_stays_dead_after_redis_restarts() {
 }
 
 #[tokio::test]
+async fn an_ended_session_stays_dead_when_redis_comes_back_from_an_older_snapshot() {
+    let mut app = TestApp::start().await;
+    let (_, session) = app.signed_in("alice").await;
+    let (_, other) = app.signed_in("bob").await;
+    app.validate(&session.token).await.expect("alive");
+    let key = format!("session:{}", session.session_id);
+    // A backup taken while the session lived, then the logout, then Redis
+    // restored from that backup: the session's entry is back.
+    app.system.redis.save().await;
+    app.logout(&session).await.expect("logged out");
+    app.system.redis.restart().await;
+    assert!(
+        app.redis_get(&key).await.is_some(),
+        "the snapshot brought the entry back"
+    );
+
+    let err = app.validate(&session.token).await.expect_err("ended");
+    assert_eq!(err.code, Code::Unauthorized);
+    // And again, once the instance is known: the entry is not trusted.
+    let err = app.validate(&session.token).await.expect_err("ended");
+    assert_eq!(err.code, Code::Unauthorized);
+    // A session that lives still validates (from the record, then Redis).
+    app.validate(&other.token).await.expect("alive");
+    app.validate(&other.token).await.expect("alive");
+}
+
+#[tokio::test]
 async fn a_live_token_survives_a_redis_restart_and_redis_is_warmed_again() {
     let mut app = TestApp::start().await;
     let (alice, session) = app.signed_in("alice").await;
