@@ -1,18 +1,10 @@
 //! Reaching Redis without waiting on a dead one.
 
-use fred::{clients::Client, clients::Pool, interfaces::ClientLike};
+use fred::clients::{Client, Pool};
 use totilove_kit::Error;
 
-/// A connected client of the pool, or `unavailable` at once when none is.
-///
-/// Commands sent while the pool reconnects would wait for the command
-/// timeout (2 s) before failing; every caller here has a fallback, so it is
-/// better to take it immediately.
+/// A connected client of the pool, or `unavailable` at once when none is
+/// (see `totilove_kit::redis::connected`).
 pub fn connected(pool: &Pool) -> Result<&Client, Error> {
-    let client = pool.next_connected();
-    if client.is_connected() {
-        Ok(client)
-    } else {
-        Err(Error::unavailable("the cache"))
-    }
+    totilove_kit::redis::connected(pool).ok_or_else(|| Error::unavailable("the cache"))
 }

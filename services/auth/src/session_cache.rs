@@ -17,19 +17,18 @@
 //! trusted either (the instance is learned again first).
 
 use std::sync::{
-    Arc, Mutex,
+    Arc,
     atomic::{AtomicU64, Ordering},
 };
 
 use chrono::{DateTime, Duration, Utc};
 use fred::{
     clients::Pool,
-    interfaces::{ClientLike, EventInterface, KeysInterface, PubsubInterface, SetsInterface},
-    types::{Expiration, ExpireOptions, InfoKind, SetOptions, config::Server},
+    interfaces::{ClientLike, KeysInterface, PubsubInterface, SetsInterface},
+    types::{Expiration, ExpireOptions, InfoKind, SetOptions},
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
-use totilove_kit::{Error, events::SESSION_REVOKED_CHANNEL};
+use totilove_kit::{Error, events::SESSION_REVOKED_CHANNEL, redis::Reconnections};
 
 use crate::{domain::UserId, redis::connected, sessions::SessionId};
 
@@ -89,38 +88,24 @@ pub struct SessionCache {
     lifetime: Duration,
     /// The Redis instance connected to now (0: not learned yet).
     instance: Arc<AtomicU64>,
-    /// One per pooled connection: a message means it reconnected.
-    reconnects: Arc<Mutex<Vec<broadcast::Receiver<Server>>>>,
+    reconnections: Reconnections,
 }
 
 impl SessionCache {
     pub fn new(redis: Pool, idle_timeout: Duration, lifetime: Duration) -> Self {
-        let reconnects = redis.clients().iter().map(|c| c.reconnect_rx()).collect();
         Self {
+            reconnections: Reconnections::watch(&redis),
             redis,
             idle_timeout,
             lifetime,
             instance: Arc::new(AtomicU64::new(0)),
-            reconnects: Arc::new(Mutex::new(reconnects)),
         }
-    }
-
-    /// Whether any pooled connection reconnected since last asked.
-    fn reconnected(&self) -> bool {
-        let mut any = false;
-        let mut all = self.reconnects.lock().unwrap_or_else(|p| p.into_inner());
-        for rx in all.iter_mut() {
-            while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = rx.try_recv() {
-                any = true;
-            }
-        }
-        any
     }
 
     /// The instance Redis is now: learned again after any reconnection.
     async fn current_instance(&self) -> Result<u64, Error> {
         let known = self.instance.load(Ordering::Acquire);
-        if known != 0 && !self.reconnected() {
+        if known != 0 && !self.reconnections.any_since_last() {
             return Ok(known);
         }
         let info: String = connected(&self.redis)?.info(Some(InfoKind::Server)).await?;
@@ -137,7 +122,7 @@ impl SessionCache {
     pub async fn get(&self, id: &SessionId) -> Result<Option<CachedSession>, Error> {
         let instance = self.current_instance().await?;
         let raw: Option<String> = connected(&self.redis)?.get(session_key(id)).await?;
-        if self.reconnected() {
+        if self.reconnections.any_since_last() {
             // The read may have reached a Redis that restarted meanwhile.
             self.instance.store(0, Ordering::Release);
             return Ok(None);

@@ -3,16 +3,20 @@
 //! Commands fail fast while Redis is unreachable (callers fall back or answer
 //! 503) and the pool reconnects by itself in the background.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use fred::{
-    clients::Pool,
-    interfaces::ClientLike,
+    clients::{Client, Pool},
+    interfaces::{ClientLike, EventInterface},
     types::{
         Builder,
-        config::{Config, ReconnectPolicy},
+        config::{Config, ReconnectPolicy, Server},
     },
 };
+use tokio::sync::broadcast;
 
 /// SET of the ids of people whose `show_online` is off. The auth service
 /// owns the setting (PostgreSQL) and keeps this copy; the presence service
@@ -46,4 +50,44 @@ pub async fn connect(url: &str, size: usize) -> anyhow::Result<Pool> {
         tracing::warn!("Redis is not reachable yet; running degraded until it is");
     }
     Ok(pool)
+}
+
+/// A connected client of the pool, or `None` at once while none is: a
+/// command sent while the pool reconnects would wait for the command timeout
+/// (2 s) before failing, and every caller has a faster answer to give.
+pub fn connected(pool: &Pool) -> Option<&Client> {
+    let client = pool.next_connected();
+    client.is_connected().then_some(client)
+}
+
+/// Notices that a pool reconnected: what was learned from the Redis before
+/// (a remembered answer, the server's identity) may not hold for the one
+/// after, which may have restarted from an older snapshot.
+#[derive(Clone)]
+pub struct Reconnections {
+    /// One per pooled connection: a message means it reconnected.
+    receivers: Arc<Mutex<Vec<broadcast::Receiver<Server>>>>,
+}
+
+impl Reconnections {
+    pub fn watch(pool: &Pool) -> Self {
+        let receivers = pool.clients().iter().map(|c| c.reconnect_rx()).collect();
+        Self {
+            receivers: Arc::new(Mutex::new(receivers)),
+        }
+    }
+
+    /// Whether any connection reconnected since the last call (the first
+    /// connection counts too). Checked right after a command's answer, it
+    /// also covers a reconnection that command crossed.
+    pub fn any_since_last(&self) -> bool {
+        let mut any = false;
+        let mut receivers = self.receivers.lock().unwrap_or_else(|p| p.into_inner());
+        for rx in receivers.iter_mut() {
+            while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = rx.try_recv() {
+                any = true;
+            }
+        }
+        any
+    }
 }

@@ -23,13 +23,9 @@ use std::{
     time::Duration,
 };
 
-use fred::{
-    clients::{Client, Pool as RedisPool},
-    interfaces::{ClientLike, EventInterface},
-    types::{Value, config::Server},
-};
-use tokio::{sync::broadcast, time::Instant};
-use totilove_kit::{Code, Error};
+use fred::{clients::Pool as RedisPool, types::Value};
+use tokio::time::Instant;
+use totilove_kit::{Code, Error, redis::Reconnections};
 
 use crate::{
     cache::scripts::ADMIT,
@@ -63,8 +59,7 @@ struct Inner {
     limit: SendLimit,
     /// Block answers per pair, with the generations (lower id's first) they hold for.
     known: Mutex<HashMap<Pair, Known>>,
-    /// One per pooled connection: a message here means it reconnected.
-    reconnects: Mutex<Vec<broadcast::Receiver<Server>>>,
+    reconnections: Reconnections,
     /// The stand-in buckets: tokens and when they were counted.
     local: Mutex<HashMap<i64, (f64, Instant)>>,
 }
@@ -102,9 +97,9 @@ fn rate_limited(wait: Duration) -> Error {
 
 impl Admission {
     pub fn new(redis: RedisPool, people: People, limit: SendLimit) -> Self {
-        let reconnects = redis.clients().iter().map(|c| c.reconnect_rx()).collect();
         Self {
             inner: Arc::new(Inner {
+                reconnections: Reconnections::watch(&redis),
                 redis,
                 people,
                 limit: SendLimit {
@@ -112,7 +107,6 @@ impl Admission {
                     burst: limit.burst.max(1),
                 },
                 known: Mutex::default(),
-                reconnects: Mutex::new(reconnects),
                 local: Mutex::default(),
             }),
         }
@@ -130,7 +124,7 @@ impl Admission {
         if answer.wait_ms > 0 {
             return Err(rate_limited(Duration::from_millis(answer.wait_ms)));
         }
-        if inner.reconnected() {
+        if inner.reconnections.any_since_last() {
             lock(&inner.known).clear();
         }
         let generations = if sender.get() == pair.lo {
@@ -166,10 +160,7 @@ impl Admission {
     /// The admission script's answer, or `None` when Redis cannot be used.
     async fn ask_redis(&self, sender: UserId, receiver: UserId) -> Option<Answer> {
         let inner = &self.inner;
-        let client: &Client = inner.redis.next_connected();
-        if !client.is_connected() {
-            return None;
-        }
+        let client = totilove_kit::redis::connected(&inner.redis)?;
         let keys = vec![
             bucket_key(sender),
             generation_key(sender),
@@ -205,17 +196,6 @@ fn ensure_not_blocked(blocked: bool) -> Result<(), Error> {
 }
 
 impl Inner {
-    /// Whether any pooled connection reconnected since last asked.
-    fn reconnected(&self) -> bool {
-        let mut any = false;
-        for rx in lock(&self.reconnects).iter_mut() {
-            while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = rx.try_recv() {
-                any = true;
-            }
-        }
-        any
-    }
-
     /// The in-process bucket of `sender` while Redis is down.
     fn take_local_token(&self, sender: UserId) -> Result<(), Error> {
         let SendLimit { per_sec, burst } = self.limit;

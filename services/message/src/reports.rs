@@ -9,11 +9,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fred::{
-    clients::Pool as RedisPool,
-    interfaces::{ClientLike, KeysInterface},
-    types::ExpireOptions,
-};
+use fred::{clients::Pool as RedisPool, interfaces::KeysInterface, types::ExpireOptions};
 use totilove_kit::Error;
 
 use crate::{domain::UserId, store::Store};
@@ -173,13 +169,12 @@ impl Reports {
     async fn count_in_redis(&self, key: &str) -> Result<i64, fred::error::Error> {
         // A client that is not connected would wait for the command timeout
         // before failing: let the report through at once instead.
-        let client = self.redis.next_connected();
-        if !client.is_connected() {
+        let Some(client) = totilove_kit::redis::connected(&self.redis) else {
             return Err(fred::error::Error::new(
                 fred::error::ErrorKind::IO,
                 "not connected",
             ));
-        }
+        };
         let pipeline = client.pipeline();
         let () = pipeline.incr(key).await?;
         // The key names its window, so the expiry only clears old keys away.

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use fred::{
     clients::Pool,
-    interfaces::{ClientLike, PubsubInterface, SetsInterface},
+    interfaces::{PubsubInterface, SetsInterface},
     types::Value,
 };
 use tokio::{
@@ -173,10 +173,9 @@ async fn work(mut queue: mpsc::Receiver<Notice>, redis: Pool, audience: Arc<Audi
 /// as hidden: a missed event heals at the next one, a hidden person shown
 /// online would not be undone.
 async fn hides(redis: &Pool, user: UserId) -> bool {
-    let client = redis.next_connected();
-    if !client.is_connected() {
+    let Some(client) = totilove_kit::redis::connected(redis) else {
         return true;
-    }
+    };
     match client.sismember(HIDDEN_PEOPLE_KEY, user.get()).await {
         Ok(hidden) => hidden,
         Err(e) => {

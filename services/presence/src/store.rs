@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use fred::{
     clients::{Client, Pool},
     error::{Error as RedisError, ErrorKind},
-    interfaces::ClientLike,
 };
 
 /// Items per Redis command in batched reads and writes. Every batch of a call
@@ -46,12 +45,8 @@ impl Store {
     /// fails at once rather than after the command timeout: a caller gets
     /// `unavailable` in microseconds, not seconds.
     pub(crate) fn client(&self) -> Result<&Client, RedisError> {
-        let client = self.redis.next_connected();
-        if client.is_connected() {
-            Ok(client)
-        } else {
-            Err(RedisError::new(ErrorKind::IO, "Redis is not connected"))
-        }
+        totilove_kit::redis::connected(&self.redis)
+            .ok_or_else(|| RedisError::new(ErrorKind::IO, "Redis is not connected"))
     }
 }
 

@@ -26,7 +26,7 @@ use futures::StreamExt;
 
 use fred::{
     clients::{Client, Pool as RedisPool},
-    interfaces::{ClientLike, KeysInterface},
+    interfaces::KeysInterface,
     types::Value,
 };
 
@@ -86,8 +86,7 @@ impl Cache {
     /// A connected client, or `None` at once while Redis is unreachable (the
     /// caller falls back instead of waiting for a command timeout).
     fn client(&self) -> Option<&Client> {
-        let client = self.redis.next_connected();
-        client.is_connected().then_some(client)
+        totilove_kit::redis::connected(&self.redis)
     }
 
     /// A conversation's cached window, oldest first, or the ticket to fill it.
