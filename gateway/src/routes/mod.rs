@@ -5,6 +5,7 @@ pub mod conversations;
 pub mod health;
 pub mod me;
 pub mod messages;
+pub mod openapi;
 pub mod privacy;
 pub mod sessions;
 pub mod ui;
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .merge(privacy::router())
         .merge(users::router())
         .merge(health::router())
+        .merge(openapi::router())
         .merge(ui::router())
         .merge(messages::router())
         .merge(conversations::router())

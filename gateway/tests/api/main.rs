@@ -8,6 +8,7 @@ mod health;
 mod helpers;
 mod limits;
 mod messages;
+mod openapi;
 mod people;
 mod presence;
 mod privacy;
