@@ -24,7 +24,7 @@ mod sessions;
 mod subscriber;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
@@ -141,6 +141,7 @@ impl Hub {
             tokio::spawn(subscriber::follow_reconnects(hub.inner.clone())),
             tokio::spawn(liveness::beat(hub.inner.clone())),
             tokio::spawn(delivered::flush(hub.inner.clone())),
+            tokio::spawn(sessions::watch(hub.inner.clone())),
         ];
         lock(&hub.inner.tasks).extend(tasks);
         subscriber::connect(&hub.inner).await;
@@ -294,6 +295,21 @@ impl Inner {
         }
         if closed > 0 {
             tracing::info!(sockets = closed, "closed the sockets of an ended session");
+        }
+    }
+
+    /// [`Inner::close_session`] for many sessions, in one pass over the sockets.
+    fn close_sessions(&self, ended: &HashSet<&str>) {
+        let registry = lock(&self.registry);
+        let mut closed = 0;
+        for socket in registry.sockets.values() {
+            if ended.contains(&*socket.session_id) {
+                socket.close_with(CloseReason::SESSION_ENDED);
+                closed += 1;
+            }
+        }
+        if closed > 0 {
+            tracing::info!(sockets = closed, "closed the sockets of ended sessions");
         }
     }
 

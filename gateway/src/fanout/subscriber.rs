@@ -127,8 +127,9 @@ pub(crate) async fn follow_reconnects(hub: Arc<Inner>) {
                 }
             }
         }
+        // Revocations published meanwhile are lost too; `sessions::watch`
+        // closes their sockets from the auth service's record.
         hub.repair_all();
-        tokio::spawn(super::sessions::recheck(hub.clone()));
     }
 }
 

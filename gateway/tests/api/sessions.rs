@@ -1,10 +1,13 @@
 //! Listing and ending sessions.
 
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 
 use crate::{
     accounts::is_rfc3339_millis_utc,
     helpers::{TestApp, USER_AGENT, expect_error, expect_json},
+    ws_helpers::{Ws, close_code},
 };
 
 #[tokio::test]
@@ -178,3 +181,59 @@ async fn a_token_survives_a_redis_restart_and_a_revoked_one_stays_dead() {
     )
     .await;
 }
+
+/// While Redis is down the `session_revoked` event reaches no gateway: the
+/// session's sockets close anyway, on every gateway, from the auth service's
+/// record (the gateways ask it every second which sessions ended).
+#[tokio::test]
+async fn a_logout_closes_its_sockets_everywhere_even_when_its_event_is_lost() {
+    let mut app = TestApp::start_cluster(2, 1, &[]).await;
+    let ada = app.person("ada").await;
+    let other_session = app.login_ok("ada").await;
+    let (a, b) = (
+        app.system.gateways[0].url.clone(),
+        app.system.gateways[1].url.clone(),
+    );
+    let mut ended = [
+        Ws::open(&a, &ada.token).await,
+        Ws::open(&b, &ada.token).await,
+    ];
+    let mut kept = Ws::open(&b, &other_session).await;
+
+    app.system.redis.stop().await;
+    let res = app
+        .request(Method::POST, "/api/auth/logout", Some(&ada.token))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    for ws in &mut ended {
+        let (frame, _) = tokio::time::timeout(CLOSE_WITHIN, ws.closed())
+            .await
+            .expect("the socket of the ended session closes");
+        assert_eq!(close_code(&frame), Some(4001));
+    }
+    kept.ping().await;
+}
+
+/// A session that ends by its lifetime has no event: its sockets close too.
+#[tokio::test]
+async fn a_session_past_its_lifetime_closes_its_sockets() {
+    let app = TestApp::start_with(&[("SESSION_LIFETIME_SECS", "3")]).await;
+    let ada = app.person("ada").await;
+    let mut ws = Ws::open(app.system.url(), &ada.token).await;
+    let (frame, _) = tokio::time::timeout(Duration::from_secs(3) + CLOSE_WITHIN, ws.closed())
+        .await
+        .expect("the socket closes once the session expires");
+    assert_eq!(close_code(&frame), Some(4001));
+    expect_error(
+        app.get("/api/me", &ada.token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+}
+
+/// The contract's 2 s, with room for a loaded test machine.
+const CLOSE_WITHIN: Duration = Duration::from_secs(3);

@@ -2,7 +2,10 @@
 //! calls the logic, and turns the result into protobuf. Nothing else.
 
 use tonic::{Request, Response, Status};
-use totilove_kit::{Error, time::to_timestamp};
+use totilove_kit::{
+    Error,
+    time::{from_timestamp, to_timestamp},
+};
 use totilove_proto::auth::v1::{self as pb, auth_service_server::AuthService};
 
 use crate::{
@@ -153,6 +156,18 @@ impl AuthService for AuthApi {
             })
             .collect();
         Ok(Response::new(pb::ListSessionsResponse { sessions }))
+    }
+
+    async fn ended_sessions(
+        &self,
+        request: Request<pb::EndedSessionsRequest>,
+    ) -> Result<Response<pb::EndedSessionsResponse>, Status> {
+        let since = request.into_inner().since.as_ref().map(from_timestamp);
+        let (session_ids, until) = self.accounts.sessions.ended_since(since).await?;
+        Ok(Response::new(pb::EndedSessionsResponse {
+            session_ids,
+            until: Some(to_timestamp(until)),
+        }))
     }
 
     #[tracing::instrument(name = "Revoke a session", skip_all, fields(user_id = request.get_ref().user_id))]

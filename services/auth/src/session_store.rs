@@ -141,4 +141,28 @@ impl SessionStore {
         .fetch_all(&self.db)
         .await?)
     }
+
+    /// Ids of the sessions that ended in `(since, until]`: revoked then, or
+    /// alive until then and past `expires_at` or the idle timeout `idle` since.
+    #[tracing::instrument(name = "List ended session records", skip_all)]
+    pub async fn ended_between(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        idle: chrono::Duration,
+    ) -> Result<Vec<String>, Error> {
+        Ok(sqlx::query_scalar::<_, String>(
+            "SELECT id FROM user_sessions WHERE revoked_at > $1 AND revoked_at <= $2
+             UNION
+             SELECT id FROM user_sessions WHERE expires_at > $1 AND expires_at <= $2
+             UNION
+             SELECT id FROM user_sessions WHERE last_activity > $3 AND last_activity <= $4",
+        )
+        .bind(since)
+        .bind(until)
+        .bind(since - idle)
+        .bind(until - idle)
+        .fetch_all(&self.db)
+        .await?)
+    }
 }

@@ -249,7 +249,28 @@ impl Sessions {
             .list_alive(user_id, now, now - self.idle_timeout)
             .await
     }
+
+    /// The sessions that ended after `since` (at most [`ENDED_LOOKBACK`]
+    /// ago), and the moment the answer runs to.
+    pub async fn ended_since(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<(Vec<String>, DateTime<Utc>), Error> {
+        let until = Utc::now();
+        let oldest = until - ENDED_LOOKBACK;
+        let since = since.map_or(oldest, |s| s.clamp(oldest, until));
+        let ids = self
+            .store
+            .ended_between(since, until, self.idle_timeout)
+            .await?;
+        Ok((ids, until))
+    }
 }
+
+/// How far back [`Sessions::ended_since`] looks. A gateway that could not ask
+/// for longer checks each of its sockets' sessions instead; a longer window
+/// would only make every call dearer.
+pub const ENDED_LOOKBACK: Duration = Duration::minutes(5);
 
 #[cfg(test)]
 mod tests {
