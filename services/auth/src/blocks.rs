@@ -8,7 +8,7 @@
 
 use fred::{clients::Pool, interfaces::KeysInterface};
 use sqlx::PgPool;
-use totilove_kit::Error;
+use totilove_kit::{Error, redis::block_generation_key};
 
 use crate::{domain::UserId, redis::connected, users::UserCard};
 
@@ -16,11 +16,6 @@ use crate::{domain::UserId, redis::connected, users::UserCard};
 pub struct Blocks {
     db: PgPool,
     redis: Pool,
-}
-
-/// The Redis key of `user`'s block generation.
-pub fn generation_key(user: UserId) -> String {
-    format!("blocks:gen:{}", user.0)
 }
 
 impl Blocks {
@@ -38,7 +33,7 @@ impl Blocks {
             tracing::warn!("Redis unreachable; block generations not moved");
             return Ok(());
         };
-        let pairs = [a, b].map(|u| (generation_key(u), rand::random::<u64>().to_string()));
+        let pairs = [a, b].map(|u| (block_generation_key(u.0), rand::random::<u64>().to_string()));
         client.mset(pairs.to_vec()).await.map_err(|e| {
             tracing::error!(error = %e, "cannot move block generations");
             Error::unavailable("blocking")

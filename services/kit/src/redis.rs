@@ -23,6 +23,14 @@ use tokio::sync::broadcast;
 /// reads it on every lookup and event, so it needs no RPC to hide someone.
 pub const HIDDEN_PEOPLE_KEY: &str = "privacy:hidden";
 
+/// The key of `user`'s *block generation*: a random value the auth service
+/// replaces after every block or unblock `user` takes part in commits, and
+/// before it answers. A service that remembers a block answer for a pair
+/// reuses it only while both people's generations are unchanged.
+pub fn block_generation_key(user: i64) -> String {
+    format!("blocks:gen:{user}")
+}
+
 /// Connects a pool of `size` multiplexed connections. Does not fail when Redis
 /// is down at start: the pool keeps trying and the service runs degraded.
 pub async fn connect(url: &str, size: usize) -> anyhow::Result<Pool> {

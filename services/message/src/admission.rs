@@ -25,7 +25,10 @@ use std::{
 
 use fred::{clients::Pool as RedisPool, types::Value};
 use tokio::time::Instant;
-use totilove_kit::{Code, Error, redis::Reconnections};
+use totilove_kit::{
+    Code, Error,
+    redis::{Reconnections, block_generation_key},
+};
 
 use crate::{
     cache::scripts::ADMIT,
@@ -82,11 +85,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn bucket_key(user: UserId) -> String {
     format!("ratelimit:send:{}", user.get())
-}
-
-/// The auth service's key for `user`'s block generation.
-fn generation_key(user: UserId) -> String {
-    format!("blocks:gen:{}", user.get())
 }
 
 fn rate_limited(wait: Duration) -> Error {
@@ -163,8 +161,8 @@ impl Admission {
         let client = totilove_kit::redis::connected(&inner.redis)?;
         let keys = vec![
             bucket_key(sender),
-            generation_key(sender),
-            generation_key(receiver),
+            block_generation_key(sender.get()),
+            block_generation_key(receiver.get()),
         ];
         let args: Vec<Value> = vec![
             inner.limit.per_sec.to_string().into(),

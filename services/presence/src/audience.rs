@@ -8,16 +8,17 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{
-        Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
-use futures::{StreamExt, stream};
-use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
-use totilove_kit::{config::Secret, grpc::Outbound};
+use fred::{clients::Pool, interfaces::KeysInterface};
+use tonic::{Status, service::interceptor::InterceptedService, transport::Channel};
+use totilove_kit::{
+    config::Secret,
+    grpc::Outbound,
+    redis::{Reconnections, block_generation_key},
+};
 use totilove_proto::{
     auth::v1::{BlockedAmongRequest, IsBlockedRequest, auth_service_client::AuthServiceClient},
     message::v1::{PartnersRequest, message_service_client::MessageServiceClient},
@@ -29,23 +30,25 @@ type Intercepted = InterceptedService<Channel, Outbound>;
 
 /// People checked for blocks per `BlockedAmong` call.
 const BLOCK_CHECK_BATCH: usize = 1000;
-/// Pair checks in flight at once when the auth service has no batch check.
-const PAIR_CHECKS_IN_FLIGHT: usize = 16;
 /// Most typing pairs remembered; beyond it the memory is cleared.
 const PAIR_CACHE_MAX: usize = 100_000;
+
+/// The two people's block generations (typer's first), as Redis holds them.
+type Generations = (String, String);
+type Pairs = HashMap<(UserId, UserId), (Instant, Generations)>;
 
 pub struct Audience {
     messages: MessageServiceClient<Intercepted>,
     auth: AuthServiceClient<Intercepted>,
-    /// Typing pairs found allowed recently, so a person typing does not cost
-    /// two RPCs per forwarded indicator. Only positives are kept: a first
-    /// message makes a pair allowed at once. A block takes effect on typing
-    /// within this memory's lifetime (`PRESENCE_AUDIENCE_CACHE_SECS`).
-    allowed_pairs: Mutex<HashMap<(UserId, UserId), Instant>>,
+    redis: Pool,
+    reconnections: Reconnections,
+    /// Typing pairs found allowed, so a person typing does not cost two RPCs
+    /// per forwarded indicator: each with the block generations it was found
+    /// under, reused only while both are unchanged (a block is seen by the
+    /// next indicator) and for at most `PRESENCE_AUDIENCE_CACHE_SECS`. Only
+    /// positives are kept: a first message makes a pair allowed at once.
+    allowed_pairs: Mutex<Pairs>,
     pair_memory: Duration,
-    /// Whether the missing block RPCs were already logged (once is enough).
-    told_no_batch_blocks: AtomicBool,
-    told_no_blocks: AtomicBool,
 }
 
 impl Audience {
@@ -53,6 +56,7 @@ impl Audience {
         message_url: &str,
         auth_url: &str,
         token: &Secret,
+        redis: Pool,
         pair_memory: Duration,
     ) -> anyhow::Result<Self> {
         let outbound = Outbound::new(token)?;
@@ -65,10 +69,10 @@ impl Audience {
                 totilove_kit::grpc::channel(auth_url)?,
                 outbound,
             ),
+            reconnections: Reconnections::watch(&redis),
+            redis,
             allowed_pairs: Mutex::new(HashMap::new()),
             pair_memory,
-            told_no_batch_blocks: AtomicBool::new(false),
-            told_no_blocks: AtomicBool::new(false),
         })
     }
 
@@ -86,7 +90,12 @@ impl Audience {
 
     /// Whether `partner` may see `user` typing.
     pub async fn includes(&self, user: UserId, partner: UserId) -> bool {
-        if self.remembers(user, partner) {
+        // Without generations (Redis unreachable) nothing remembered can be
+        // trusted: ask every time.
+        let generations = self.generations(user, partner).await;
+        if let Some(g) = &generations
+            && self.remembers(user, partner, g)
+        {
             return true;
         }
         let shares = match self.partners(user).await {
@@ -98,10 +107,37 @@ impl Audience {
             }
         };
         let allowed = shares && !self.is_blocked(user, partner.get()).await;
-        if allowed {
-            self.remember(user, partner);
+        if allowed && let Some(g) = generations {
+            self.remember(user, partner, g);
         }
         allowed
+    }
+
+    /// Both people's block generations. Read before the auth service is
+    /// asked, so an answer is never remembered under a generation newer
+    /// than the one it was given under.
+    async fn generations(&self, user: UserId, partner: UserId) -> Option<Generations> {
+        let client = totilove_kit::redis::connected(&self.redis)?;
+        let keys = vec![
+            block_generation_key(user.get()),
+            block_generation_key(partner.get()),
+        ];
+        let read: Result<Vec<Option<String>>, _> = client.mget(keys).await;
+        // A Redis that came back may hold older generations than those of a
+        // remembered answer: forget them all.
+        if self.reconnections.any_since_last() {
+            self.pairs().clear();
+        }
+        match read {
+            Ok(values) => {
+                let mut values = values.into_iter().map(|v| v.unwrap_or_else(|| "0".into()));
+                Some((values.next()?, values.next()?))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read block generations; checking the block");
+                None
+            }
+        }
     }
 
     async fn partners(&self, user: UserId) -> Result<Vec<i64>, Status> {
@@ -115,10 +151,9 @@ impl Audience {
         Ok(answer.into_inner().user_ids)
     }
 
-    /// THE SEAM FOR BLOCKS: `candidates` minus everyone who blocks `user` or
-    /// whom `user` blocks. One `BlockedAmong` call per thousand candidates;
-    /// while the auth service does not implement it, one `IsBlocked` per
-    /// candidate.
+    /// `candidates` minus everyone who blocks `user` or whom `user` blocks:
+    /// one `BlockedAmong` call per thousand candidates. Any failure tells
+    /// nobody.
     async fn without_blocked(&self, user: UserId, candidates: Vec<i64>) -> Vec<i64> {
         let mut blocked = HashSet::new();
         for batch in candidates.chunks(BLOCK_CHECK_BATCH) {
@@ -128,12 +163,6 @@ impl Audience {
             };
             match self.auth.clone().blocked_among(request).await {
                 Ok(answer) => blocked.extend(answer.into_inner().blocked),
-                Err(status) if status.code() == Code::Unimplemented => {
-                    if !self.told_no_batch_blocks.swap(true, Ordering::Relaxed) {
-                        tracing::info!("auth has no BlockedAmong; checking blocks pair by pair");
-                    }
-                    return self.without_blocked_pair_by_pair(user, candidates).await;
-                }
                 Err(status) => {
                     tracing::warn!(%user, code = ?status.code(), message = status.message(),
                         "cannot check blocks; the presence change goes to nobody");
@@ -147,17 +176,8 @@ impl Audience {
             .collect()
     }
 
-    async fn without_blocked_pair_by_pair(&self, user: UserId, candidates: Vec<i64>) -> Vec<i64> {
-        stream::iter(candidates)
-            .map(|other| async move { (other, self.is_blocked(user, other).await) })
-            .buffer_unordered(PAIR_CHECKS_IN_FLIGHT)
-            .filter_map(|(other, blocked)| async move { (!blocked).then_some(other) })
-            .collect()
-            .await
-    }
-
-    /// Whether either of the two blocks the other. Unknown (the auth service
-    /// down) counts as blocked; not implemented yet counts as not blocked.
+    /// Whether either of the two blocks the other. Any failure counts as
+    /// blocked.
     async fn is_blocked(&self, user: UserId, other: i64) -> bool {
         let request = IsBlockedRequest {
             user_a: user.get(),
@@ -165,14 +185,6 @@ impl Audience {
         };
         match self.auth.clone().is_blocked(request).await {
             Ok(answer) => answer.into_inner().blocked,
-            Err(status) if status.code() == Code::Unimplemented => {
-                if !self.told_no_blocks.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        "auth does not implement IsBlocked yet; treating nobody as blocked"
-                    );
-                }
-                false
-            }
             Err(status) => {
                 tracing::warn!(%user, other, code = ?status.code(), message = status.message(),
                     "cannot check a block; treating the pair as blocked");
@@ -181,24 +193,27 @@ impl Audience {
         }
     }
 
-    fn remembers(&self, user: UserId, partner: UserId) -> bool {
-        let pairs = self.allowed_pairs.lock().unwrap_or_else(|e| e.into_inner());
-        pairs
-            .get(&(user, partner))
-            .is_some_and(|since| since.elapsed() < self.pair_memory)
+    fn pairs(&self) -> MutexGuard<'_, Pairs> {
+        self.allowed_pairs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn remember(&self, user: UserId, partner: UserId) {
+    fn remembers(&self, user: UserId, partner: UserId, generations: &Generations) -> bool {
+        self.pairs()
+            .get(&(user, partner))
+            .is_some_and(|(since, g)| g == generations && since.elapsed() < self.pair_memory)
+    }
+
+    fn remember(&self, user: UserId, partner: UserId, generations: Generations) {
         if self.pair_memory.is_zero() {
             return;
         }
-        let mut pairs = self.allowed_pairs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pairs = self.pairs();
         if pairs.len() >= PAIR_CACHE_MAX {
-            pairs.retain(|_, since| since.elapsed() < self.pair_memory);
+            pairs.retain(|_, (since, _)| since.elapsed() < self.pair_memory);
             if pairs.len() >= PAIR_CACHE_MAX {
                 pairs.clear();
             }
         }
-        pairs.insert((user, partner), Instant::now());
+        pairs.insert((user, partner), (Instant::now(), generations));
     }
 }

@@ -141,6 +141,7 @@ impl Application {
             &config.message_url,
             &config.auth_url,
             &config.internal_token,
+            redis.clone(),
             config.audience_cache,
         )?;
         let listener = totilove_kit::grpc::bind(&config.listen_addr).await?;

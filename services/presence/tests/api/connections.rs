@@ -142,6 +142,45 @@ async fn a_blocked_partner_receives_no_presence_and_no_typing() {
     bobs.expect_nothing_for(Duration::from_millis(500)).await;
 }
 
+/// A typing pair is remembered as allowed (so a typer costs no RPC per
+/// indicator), yet a block silences the very next indicator, and an unblock
+/// lets the next one through. (`typing:false` is never throttled: only the
+/// block can hold it back.)
+#[tokio::test]
+async fn a_block_silences_typing_at_once_and_an_unblock_restores_it() {
+    use totilove_kit::events::Event;
+    let system = start().await;
+    let (alice, bob) = partners(&system).await;
+    let mut bobs = Inbox::of(&system, bob).await;
+    let block = totilove_proto::auth::v1::BlockRequest {
+        user_id: bob,
+        target_id: alice,
+    };
+    let typing_of_alice = |event: &Event, want: bool| matches!(event, Event::Typing { user_id, typing } if *user_id == alice && *typing == want);
+
+    type_to(&system, alice, bob, true).await;
+    assert!(
+        typing_of_alice(&bobs.next().await, true),
+        "allowed, and now remembered"
+    );
+
+    system
+        .auth_client()
+        .block(block)
+        .await
+        .expect("bob blocks alice");
+    type_to(&system, alice, bob, false).await;
+    bobs.expect_nothing_for(Duration::from_millis(500)).await;
+
+    system
+        .auth_client()
+        .unblock(block)
+        .await
+        .expect("bob unblocks alice");
+    type_to(&system, alice, bob, false).await;
+    assert!(typing_of_alice(&bobs.next().await, false), "allowed again");
+}
+
 #[tokio::test]
 async fn came_online_is_true_only_for_a_persons_first_live_connection() {
     let system = start().await;
