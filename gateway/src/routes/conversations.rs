@@ -1,14 +1,18 @@
 //! `GET /api/conversations`: my conversations, newest activity first, each
 //! with the other person's card, the last message, my unread count and
-//! whether they are online. Three calls in all, whatever the number of
-//! conversations: the list, then the cards and the presence at once.
+//! whether they are online (never for someone on either side of a block).
+//! Four calls in all, whatever the number of conversations: the list, then
+//! the cards, the presence and the blocks at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use axum::{Router, extract::State, routing::get};
 use serde::Serialize;
 use totilove_kit::events::MessageJson;
-use totilove_proto::{auth::v1::GetUsersRequest, message::v1::ConversationsRequest};
+use totilove_proto::{
+    auth::v1::{BlockedAmongRequest, GetUsersRequest},
+    message::v1::ConversationsRequest,
+};
 
 use crate::{
     http::{ApiError, ApiJson, ApiResult, CurrentUser},
@@ -60,7 +64,11 @@ async fn list(
             .await?;
         Ok::<_, ApiError>(reply.into_inner().users)
     };
-    let (cards, statuses) = tokio::join!(cards, presence::lookup(&state, me.user_id, &ids));
+    let (cards, statuses, blocked) = tokio::join!(
+        cards,
+        presence::lookup(&state, me.user_id, &ids),
+        blocked_among(&state, me.user_id, &ids)
+    );
     let mut cards: HashMap<i64, UserJson> = cards?
         .into_iter()
         .map(|u| (u.id, UserJson::from(u)))
@@ -71,7 +79,10 @@ async fn list(
         .filter_map(|c| {
             let user = cards.remove(&c.other_user_id)?;
             Some(ConversationJson {
-                online: statuses.get(&c.other_user_id).is_some_and(|s| s.online),
+                online: blocked
+                    .as_ref()
+                    .is_some_and(|b| !b.contains(&c.other_user_id))
+                    && statuses.get(&c.other_user_id).is_some_and(|s| s.online),
                 user,
                 last_message: c.last_message.map(message_json),
                 unread_count: c.unread_count,
@@ -79,4 +90,24 @@ async fn list(
         })
         .collect();
     Ok(ApiJson(ConversationsReply { conversations }))
+}
+
+/// Of `others`, those on either side of a block with `me`: they stay in the
+/// list but show offline. `None` (everyone shown offline) when auth cannot say.
+async fn blocked_among(state: &AppState, me: i64, others: &[i64]) -> Option<HashSet<i64>> {
+    if others.is_empty() {
+        return Some(HashSet::new());
+    }
+    let mut auth = state.auth();
+    let call = auth.blocked_among(BlockedAmongRequest {
+        user_id: me,
+        others: others.to_vec(),
+    });
+    match call.await {
+        Ok(reply) => Some(reply.into_inner().blocked.into_iter().collect()),
+        Err(status) => {
+            tracing::warn!(code = ?status.code(), "cannot check blocks; showing everyone offline");
+            None
+        }
+    }
 }

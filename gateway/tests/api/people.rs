@@ -1,10 +1,15 @@
 //! Search, a person's page, profiles and blocks.
 
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use totilove_proto::presence::v1::{Connection, OpenConnectionRequest};
 
-use crate::helpers::{Backend, Person, TestApp, expect_error, expect_invalid, expect_json};
+use crate::{
+    helpers::{Backend, Person, TestApp, expect_error, expect_invalid, expect_json},
+    ws_helpers::Ws,
+};
 
 fn usernames(page: &Value) -> Vec<String> {
     page["users"]
@@ -418,4 +423,62 @@ async fn with_presence_down_people_are_shown_offline() {
         .expect("an answer");
     let page = expect_json(res, StatusCode::OK).await;
     assert_eq!(page["users"][0]["online"], false, "{page}");
+}
+
+/// `status` events do not cross a block: the sender is not told that the
+/// person who blocked them (or whom they blocked) read their messages.
+#[tokio::test]
+async fn status_events_do_not_cross_a_block() {
+    let app = TestApp::start().await;
+    let ann = app.person("ann").await;
+    let ben = app.person("ben").await;
+    let mut anns = Ws::open(app.system.url(), &ann.token).await;
+    let read = |up_to: &Value| json!({"with": ann.id, "up_to_id": up_to["id"]});
+
+    let first = app.send_ok(&ann, ben.id, "one").await;
+    let res = app
+        .post("/api/messages/read", Some(&ben.token), &read(&first))
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let status = anns.next_of("status").await;
+    assert_eq!(status["status"], "read", "without a block, ann is told");
+
+    let second = app.send_ok(&ann, ben.id, "two").await;
+    assert_eq!(
+        app.block(&ben, ann.id).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let res = app
+        .post("/api/messages/read", Some(&ben.token), &read(&second))
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    anns.expect_none_of("status", Duration::from_millis(1500))
+        .await;
+}
+
+/// The conversation list keeps a blocked partner, shown offline however
+/// online they are.
+#[tokio::test]
+async fn a_blocked_partner_is_listed_offline() {
+    let app = TestApp::start().await;
+    let ann = app.person("ann").await;
+    let ben = app.person("ben").await;
+    app.send_ok(&ben, ann.id, "hello").await;
+    let _bens = Ws::open(app.system.url(), &ben.token).await;
+    let online = || async {
+        let body = expect_json(
+            app.get("/api/conversations", &ann.token).await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(body["conversations"][0]["user"]["id"], ben.id, "{body}");
+        body["conversations"][0]["online"].clone()
+    };
+    assert_eq!(online().await, true);
+
+    assert_eq!(
+        app.block(&ann, ben.id).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(online().await, false);
 }

@@ -18,12 +18,12 @@
 //! every remembered answer.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
 };
 
-use fred::{clients::Pool as RedisPool, types::Value};
+use fred::{clients::Pool as RedisPool, interfaces::KeysInterface, types::Value};
 use tokio::time::Instant;
 use totilove_kit::{
     Code, Error,
@@ -122,37 +122,100 @@ impl Admission {
         if answer.wait_ms > 0 {
             return Err(rate_limited(Duration::from_millis(answer.wait_ms)));
         }
-        if inner.reconnections.any_since_last() {
-            lock(&inner.known).clear();
-        }
         let generations = if sender.get() == pair.lo {
             (answer.sender_gen, answer.receiver_gen)
         } else {
             (answer.receiver_gen, answer.sender_gen)
         };
+        ensure_not_blocked(self.blocked_under(pair, Some(generations)).await?)
+    }
+
+    /// Of `pairs`, those with a block either way, for events that must not
+    /// cross one (statuses). One Redis round trip for every generation, and
+    /// the auth service only for the pairs whose answer is not remembered.
+    pub async fn blocked_among(&self, pairs: &[Pair]) -> Result<HashSet<Pair>, Error> {
+        let mut generations = self.generations_of(pairs).await;
+        let answers = pairs.iter().map(|&pair| {
+            let under = generations.as_mut().and_then(|g| g.remove(&pair));
+            async move { Ok::<_, Error>((pair, self.blocked_under(pair, under).await?)) }
+        });
+        let answers = futures::future::try_join_all(answers).await?;
+        Ok(answers
+            .into_iter()
+            .filter_map(|(pair, blocked)| blocked.then_some(pair))
+            .collect())
+    }
+
+    /// Each pair's generations (lower id's first), or `None` when Redis
+    /// cannot be asked.
+    async fn generations_of(&self, pairs: &[Pair]) -> Option<HashMap<Pair, (String, String)>> {
+        let people: Vec<i64> = pairs
+            .iter()
+            .flat_map(|p| [p.lo, p.hi])
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if people.is_empty() {
+            return Some(HashMap::new());
+        }
+        let client = totilove_kit::redis::connected(&self.inner.redis)?;
+        let keys: Vec<String> = people.iter().map(|&p| block_generation_key(p)).collect();
+        let values: Vec<Option<String>> = match client.mget(keys).await {
+            Ok(values) => values,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read block generations; asking auth");
+                return None;
+            }
+        };
+        let of: HashMap<i64, String> = people
+            .into_iter()
+            .zip(values)
+            .map(|(p, v)| (p, v.unwrap_or_else(|| "0".to_owned())))
+            .collect();
+        Some(
+            pairs
+                .iter()
+                .map(|&p| (p, (of[&p.lo].clone(), of[&p.hi].clone())))
+                .collect(),
+        )
+    }
+
+    /// Whether the pair is blocked: the remembered answer while both
+    /// generations (read just before) are unchanged, else the auth service's
+    /// (remembered when generations were read). Without generations, always
+    /// the auth service.
+    async fn blocked_under(
+        &self,
+        pair: Pair,
+        generations: Option<(String, String)>,
+    ) -> Result<bool, Error> {
+        let inner = &self.inner;
+        let Some(generations) = generations else {
+            return inner.people.is_blocked(pair).await;
+        };
+        if inner.reconnections.any_since_last() {
+            lock(&inner.known).clear();
+        }
         let remembered = lock(&inner.known)
             .get(&pair)
             .filter(|k| k.generations == generations)
             .map(|k| k.blocked);
-        let blocked = match remembered {
-            Some(blocked) => blocked,
-            None => {
-                let blocked = inner.people.is_blocked(pair).await?;
-                let mut known = lock(&inner.known);
-                if known.len() >= MAX_REMEMBERED {
-                    known.clear();
-                }
-                known.insert(
-                    pair,
-                    Known {
-                        generations,
-                        blocked,
-                    },
-                );
-                blocked
-            }
-        };
-        ensure_not_blocked(blocked)
+        if let Some(blocked) = remembered {
+            return Ok(blocked);
+        }
+        let blocked = inner.people.is_blocked(pair).await?;
+        let mut known = lock(&inner.known);
+        if known.len() >= MAX_REMEMBERED {
+            known.clear();
+        }
+        known.insert(
+            pair,
+            Known {
+                generations,
+                blocked,
+            },
+        );
+        Ok(blocked)
     }
 
     /// The admission script's answer, or `None` when Redis cannot be used.

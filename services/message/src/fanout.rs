@@ -78,8 +78,9 @@ impl Fanout {
     }
 
     /// After committed marks: the cached statuses, and a `status` event to
-    /// each sender whose messages changed, in one Redis round trip.
-    pub async fn statuses_changed(&self, marked: &[Marked], status: Status) {
+    /// each sender whose messages changed where `tell` (parallel to
+    /// `marked`) allows, in one Redis round trip.
+    pub async fn statuses_changed(&self, marked: &[Marked], status: Status, tell: &[bool]) {
         let events: Vec<Event> = marked
             .iter()
             .map(|m| Event::Status {
@@ -91,12 +92,13 @@ impl Fanout {
         let changes: Vec<StatusChange<'_>> = marked
             .iter()
             .zip(&events)
-            .map(|(m, event)| StatusChange {
+            .zip(tell)
+            .map(|((m, event), &tell)| StatusChange {
                 pair: Pair::new(m.reader, m.with),
                 sender: m.with,
                 bound: m.bound,
                 status,
-                event,
+                event: tell.then_some(event),
             })
             .collect();
         self.cache.write_statuses(&changes).await;

@@ -87,9 +87,25 @@ impl Messages {
         }
         let marked = self.store.mark(&marks, kind).await?;
         if !marked.is_empty() {
-            self.fanout.statuses_changed(&marked, kind.shown()).await;
+            self.fanout
+                .statuses_changed(&marked, kind.shown(), &self.unblocked(&marked).await)
+                .await;
         }
         Ok(marked)
+    }
+
+    /// Of `marked`, the marks whose two people no block separates: only those
+    /// may tell the sender (a `status` event must not cross a block). When
+    /// blocks cannot be checked, none.
+    async fn unblocked(&self, marked: &[Marked]) -> Vec<bool> {
+        let pairs: Vec<Pair> = marked.iter().map(|m| Pair::new(m.reader, m.with)).collect();
+        match self.admission.blocked_among(&pairs).await {
+            Ok(blocked) => pairs.iter().map(|p| !blocked.contains(p)).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e.message, "cannot check blocks; no status events for these marks");
+                vec![false; marked.len()]
+            }
+        }
     }
 
     /// The people `user` shares a conversation with: cached, else PostgreSQL.

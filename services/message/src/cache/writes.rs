@@ -124,16 +124,23 @@ impl Cache {
             vec![c.sender.into(), c.bound.into(), c.status.as_str().into()]
         };
         let pipeline = client.pipeline();
+        // Where each change's script answer lands among the pipeline's.
+        let mut at = Vec::with_capacity(changes.len());
+        let mut queued = 0;
         for c in changes {
+            at.push(queued);
+            queued += 1 + usize::from(c.event.is_some());
             let (command, all) = scripts::STATUS.command(true, &keys_of(c), &args_of(c));
             let _: Result<(), _> = pipeline.custom(command, all).await;
-            let _: Result<(), _> = pipeline
-                .publish(user_channel(c.sender), c.event.to_json())
-                .await;
+            if let Some(event) = c.event {
+                let _: Result<(), _> = pipeline
+                    .publish(user_channel(c.sender), event.to_json())
+                    .await;
+            }
         }
         let results = pipeline.try_all::<Value>().await;
-        for (i, c) in changes.iter().enumerate() {
-            match results.get(2 * i) {
+        for (c, i) in changes.iter().zip(at) {
+            match results.get(i) {
                 Some(Ok(_)) => {}
                 Some(Err(e)) if scripts::is_noscript(e) => {
                     let retried: Result<i64, _> = scripts::STATUS
@@ -156,5 +163,7 @@ pub struct StatusChange<'a> {
     pub sender: i64,
     pub bound: i64,
     pub status: Status,
-    pub event: &'a Event,
+    /// The sender's `status` event; `None` when it must not be told (a
+    /// block between the two).
+    pub event: Option<&'a Event>,
 }
