@@ -108,13 +108,16 @@ grant_pg_traverse() {
     done
 }
 
-# start_postgres DATADIR PORT [fast [LOGFILE]]: initialises DATADIR when new
-# (superuser `totilove`, trust on loopback only), then starts the server and
-# waits for it. `fast` turns off fsync: for throwaway test clusters only (pass
-# `durable` or an empty word to keep it on while giving a LOGFILE). The log goes
-# to LOGFILE, by default DATADIR/server.log.
+# start_postgres DATADIR PORT [fast [LOGFILE [PASSWORD_FILE]]]: initialises
+# DATADIR when new (superuser `totilove`, on loopback only), then starts the
+# server and waits for it. With PASSWORD_FILE, `totilove` needs that password
+# (scram-sha-256), also on a cluster made before without one; without it every
+# loopback connection is trusted (throwaway test clusters in a private folder).
+# `fast` turns off fsync: for throwaway test clusters only (pass `durable` or an
+# empty word to keep it on while giving a LOGFILE). The log goes to LOGFILE, by
+# default DATADIR/server.log.
 start_postgres() {
-    local data=$1 port=$2 mode=${3:-} log=${4:-$1/server.log}
+    local data=$1 port=$2 mode=${3:-} log=${4:-$1/server.log} pwfile=${5:-}
     local bin
     bin=$(pg_bindir)
     mkdir -p "$data"
@@ -126,7 +129,19 @@ start_postgres() {
         return 1
     fi
     if [ ! -f "$data/PG_VERSION" ]; then
-        as_pg_user "$bin/initdb" -D "$data" -U totilove --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+        if [ -n "$pwfile" ]; then
+            # The PostgreSQL user cannot read the secrets folder, and a
+            # command line is visible to everyone: a copy only it can read.
+            local copy
+            copy=$(mktemp)
+            cat "$pwfile" >"$copy"
+            [ "$(id -u)" = 0 ] && chown "$(pg_user)" "$copy"
+            as_pg_user "$bin/initdb" -D "$data" -U totilove --auth=scram-sha-256 \
+                --pwfile="$copy" -E UTF8 --locale=C.UTF-8 >/dev/null || { rm -f "$copy"; return 1; }
+            rm -f "$copy"
+        else
+            as_pg_user "$bin/initdb" -D "$data" -U totilove --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null || return 1
+        fi
     fi
     touch "$log"
     [ "$(id -u)" = 0 ] && chown "$(pg_user)" "$log"
@@ -138,7 +153,18 @@ start_postgres() {
     if [ "$mode" = fast ]; then
         opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     fi
-    as_pg_user "$bin/pg_ctl" -D "$data" -o "$opts" -l "$log" -w -t 60 start >/dev/null
+    as_pg_user "$bin/pg_ctl" -D "$data" -o "$opts" -l "$log" -w -t 60 start >/dev/null || return 1
+    if [ -n "$pwfile" ] && grep -q '^[^#].*trust' "$data/pg_hba.conf"; then
+        # A cluster made by an earlier version, trusting every local user:
+        # give the role its password (in SQL on stdin), then require it.
+        {
+            printf "ALTER ROLE totilove PASSWORD '"
+            tr -d "'\n" <"$pwfile"
+            printf "';\n"
+        } | as_pg_user "$bin/psql" -X -q -h 127.0.0.1 -p "$port" -U totilove -d postgres -f - >/dev/null
+        as_pg_user sed -i -E '/^[^#]/s/trust$/scram-sha-256/' "$data/pg_hba.conf"
+        as_pg_user "$bin/pg_ctl" -D "$data" reload >/dev/null
+    fi
 }
 
 # Whether the server of DATADIR is running.
@@ -154,15 +180,32 @@ stop_postgres() {
     as_pg_user "$(pg_bindir)/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
-# start_redis DIR PORT [LOGFILE]: a Redis on loopback keeping its snapshot in
-# DIR; the log goes to LOGFILE, by default DIR/redis.log.
+# start_redis DIR PORT [LOGFILE [PASSWORD_FILE]]: a Redis on loopback keeping
+# its snapshot in DIR, requiring the password in PASSWORD_FILE when given; the
+# log goes to LOGFILE, by default DIR/redis.log. Its settings are a file in DIR
+# (private), so the password is on no command line.
 start_redis() {
-    local dir=$1 port=$2 log=${3:-$1/redis.log}
+    local dir=$1 port=$2 log=${3:-$1/redis.log} pwfile=${4:-}
     mkdir -p "$dir"
-    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --daemonize yes \
-        --pidfile "$dir/redis.pid" --logfile "$log" --save 60 1000 >/dev/null
+    (
+        umask 077
+        {
+            echo "bind 127.0.0.1"
+            echo "port $port"
+            echo "dir $dir"
+            echo "daemonize yes"
+            echo "pidfile $dir/redis.pid"
+            echo "logfile $log"
+            echo "save 60 1000"
+            [ -z "$pwfile" ] || echo "requirepass $(cat "$pwfile")"
+        } >"$dir/redis.conf"
+    )
+    redis-server "$dir/redis.conf" >/dev/null
+    # redis-cli reads the password from REDISCLI_AUTH: not on its command line.
+    [ -z "$pwfile" ] || REDISCLI_AUTH=$(cat "$pwfile")
+    export REDISCLI_AUTH
     for _ in $(seq 1 100); do
-        redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+        redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && { unset REDISCLI_AUTH; return 0; }
         sleep 0.1
     done
     echo "Redis did not start; see $log" >&2
