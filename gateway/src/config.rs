@@ -14,8 +14,11 @@ pub struct Config {
     pub internal_token: Secret,
     /// Origins allowed by CORS and for cookie-authenticated WebSocket upgrades.
     pub allowed_origins: Vec<String>,
-    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
-    pub trust_forwarded_for: bool,
+    /// How many proxies in front of the gateway each append the address they
+    /// saw to `X-Forwarded-For` (`TRUSTED_PROXY_HOPS`, when
+    /// `TRUST_FORWARDED_FOR` is on); 0: the header is ignored and the peer
+    /// address is the client's. See `http::client`.
+    pub trusted_proxy_hops: usize,
     /// Mark the session cookie `Secure` (when served over TLS).
     pub cookie_secure: bool,
     /// Names this instance in presence records; random by default.
@@ -45,7 +48,7 @@ impl Config {
                 .map(|o| o.trim().trim_end_matches('/').to_owned())
                 .filter(|o| !o.is_empty())
                 .collect(),
-            trust_forwarded_for: src.parse_or("TRUST_FORWARDED_FOR", false)?,
+            trusted_proxy_hops: trusted_proxy_hops(src)?,
             cookie_secure: src.parse_or("COOKIE_SECURE", false)?,
             instance_id: src.var_or(
                 "GATEWAY_INSTANCE_ID",
@@ -55,4 +58,17 @@ impl Config {
             realtime: crate::ws::settings::RealtimeSettings::from_source(src)?,
         })
     }
+}
+
+/// `TRUST_FORWARDED_FOR` off: 0; on: `TRUSTED_PROXY_HOPS` (default 1, at least 1).
+fn trusted_proxy_hops(src: &impl Source) -> anyhow::Result<usize> {
+    if !src.parse_or("TRUST_FORWARDED_FOR", false)? {
+        return Ok(0);
+    }
+    let hops: usize = src.parse_or("TRUSTED_PROXY_HOPS", 1)?;
+    anyhow::ensure!(
+        hops > 0,
+        "setting TRUSTED_PROXY_HOPS must be at least 1 (or TRUST_FORWARDED_FOR off)"
+    );
+    Ok(hops)
 }

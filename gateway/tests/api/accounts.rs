@@ -3,7 +3,9 @@
 use reqwest::{StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, expect_error, expect_invalid, expect_json, set_cookie};
+use crate::helpers::{
+    PASSWORD, TestApp, expect_error, expect_invalid, expect_json, retry_after, set_cookie,
+};
 
 #[tokio::test]
 async fn register_answers_201_with_the_public_user() {
@@ -176,6 +178,39 @@ async fn failed_logins_are_throttled_per_account_whatever_x_forwarded_for_says()
         .expect("Retry-After in seconds");
     assert!(retry_after >= 1);
     expect_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn failures_from_other_addresses_do_not_lock_the_owner_out_of_their_own() {
+    let app = TestApp::start_with(&[
+        ("TRUST_FORWARDED_FOR", "true"),
+        ("LOGIN_FAILURES_PER_ACCOUNT", "3"),
+    ])
+    .await;
+    app.register_ok("ivy").await;
+    let login = |password: &str| json!({"login": "ivy", "password": password});
+    let home = "192.0.2.44";
+    let res = app
+        .post_via("/api/auth/login", home, &login(PASSWORD))
+        .await;
+    expect_json(res, StatusCode::OK).await;
+
+    // An attacker on other addresses, writing the owner's address first.
+    for i in 0..3 {
+        let xff = format!("{home}, 198.51.100.{i}");
+        let res = app.post_via("/api/auth/login", &xff, &login("guess")).await;
+        expect_error(res, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+    let res = app
+        .post_via("/api/auth/login", "198.51.100.9", &login("guess"))
+        .await;
+    assert!(retry_after(&res) >= 1);
+    expect_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+
+    let res = app
+        .post_via("/api/auth/login", home, &login(PASSWORD))
+        .await;
+    expect_json(res, StatusCode::OK).await;
 }
 
 #[tokio::test]

@@ -93,6 +93,16 @@ impl TestApp {
             .expect("the gateway answers")
     }
 
+    /// A POST as if through a proxy that wrote `x_forwarded_for`.
+    pub async fn post_via(&self, path: &str, x_forwarded_for: &str, body: &Value) -> Response {
+        self.request(Method::POST, path, None)
+            .header("x-forwarded-for", x_forwarded_for)
+            .json(body)
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+
     pub async fn register(&self, username: &str, email: &str, password: &str) -> Response {
         self.post(
             "/api/auth/register",
@@ -198,6 +208,15 @@ impl Degraded {
 }
 
 /// Asserts the status and returns the JSON body.
+/// The `Retry-After` seconds of a response.
+pub fn retry_after(res: &Response) -> u64 {
+    res.headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds")
+}
+
 pub async fn expect_json(res: Response, status: StatusCode) -> Value {
     let got = res.status();
     let text = res.text().await.expect("a body");

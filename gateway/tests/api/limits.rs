@@ -1,12 +1,13 @@
 //! Sending limits and blocks on the send path: a block holds from the very
 //! next send, unblocking restores at once, and each person's sending rate is
-//! limited over REST and WebSocket together.
+//! limited over REST and WebSocket together. Registration is limited per
+//! client address.
 
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::{
-    helpers::{TestApp, expect_error},
+    helpers::{PASSWORD, TestApp, expect_error, expect_json, retry_after},
     ws_helpers::{Ws, new_id},
 };
 
@@ -111,4 +112,40 @@ async fn with_the_defaults_a_burst_of_300_sends_meets_the_limit_and_every_201_is
     );
     let stored = app.whole_history(&alice, bob.id).await;
     assert_eq!(stored.len(), created);
+}
+
+#[tokio::test]
+async fn registration_is_limited_per_client_address_whatever_it_prepends_to_x_forwarded_for() {
+    let app = TestApp::start_with(&[
+        ("TRUST_FORWARDED_FOR", "true"),
+        ("REGISTER_LIMIT_PER_HOUR", "2"),
+    ])
+    .await;
+    let register = |name: &str| json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
+    for name in ["ann", "ben"] {
+        let res = app
+            .post_via("/api/auth/register", "198.51.100.7", &register(name))
+            .await;
+        expect_json(res, StatusCode::CREATED).await;
+    }
+    // The proxy appends the address it saw; what the client wrote before it
+    // is not believed.
+    let res = app
+        .post_via(
+            "/api/auth/register",
+            "203.0.113.1, 198.51.100.7",
+            &register("cat"),
+        )
+        .await;
+    let wait = retry_after(&res);
+    assert!((1..=3600).contains(&wait), "{wait}");
+    expect_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Nothing stored: the refused name is free and cannot log in.
+    let res = app.login("cat", PASSWORD).await;
+    expect_error(res, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+
+    let res = app
+        .post_via("/api/auth/register", "198.51.100.8", &register("cat"))
+        .await;
+    expect_json(res, StatusCode::CREATED).await;
 }

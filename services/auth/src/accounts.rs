@@ -10,6 +10,7 @@ use crate::{
     audit::{self, Event},
     domain::{ClientInfo, Email, LoginName, OfferedPassword, Password, UserId, Username},
     passwords::Passwords,
+    registration_limit::RegistrationLimit,
     sessions::{SessionId, Sessions},
     throttle::Throttle,
     tokens::{TokenSubject, Tokens},
@@ -32,6 +33,10 @@ pub struct Accounts {
     pub tokens: Tokens,
     pub sessions: Sessions,
     pub throttle: Throttle,
+    pub registration_limit: RegistrationLimit,
+    /// How long a login from an address makes it known to the account
+    /// (`Config::login_known_address_for`); zero: never.
+    pub known_address_for: chrono::Duration,
 }
 
 fn invalid_credentials() -> Error {
@@ -39,6 +44,9 @@ fn invalid_credentials() -> Error {
 }
 
 impl Accounts {
+    /// The address's limit first (a refusal costs nothing), then the hash,
+    /// and only then whether the names are free: a taken name and a free one
+    /// cost the same hash, so the time of the answer does not tell them apart.
     pub async fn register(
         &self,
         username: Username,
@@ -46,8 +54,9 @@ impl Accounts {
         password: Password,
         client: &ClientInfo,
     ) -> Result<UserCard, Error> {
-        self.users.check_free(&username, &email).await?;
+        self.registration_limit.check(&client.ip).await?;
         let hash = self.passwords.hash(&password).await?;
+        self.users.check_free(&username, &email).await?;
         let user = self.users.insert(&username, &email, &hash).await?;
         audit::record(
             &self.db,
@@ -73,7 +82,12 @@ impl Accounts {
             None => format!("login:{}", login.normalized()),
         };
         let user_id = account.as_ref().map(|a| UserId(a.id));
-        let attempt = match self.throttle.begin(&account_key, &client.ip).await {
+        let known_address = self.is_known_address(user_id, &client.ip);
+        let attempt = match self
+            .throttle
+            .begin(&account_key, &client.ip, known_address)
+            .await
+        {
             Ok(attempt) => attempt,
             Err(e) => {
                 let detail = json!({"login": login.normalized(), "reason": "throttled"});
@@ -111,6 +125,25 @@ impl Accounts {
             user: account.card(),
             session_id: session.id,
         })
+    }
+
+    /// Whether `user_id` logged in from `ip` lately (see `throttle`). When
+    /// that cannot be told, no: the account-wide counter then holds.
+    async fn is_known_address(&self, user_id: Option<UserId>, ip: &str) -> bool {
+        let Some(user_id) = user_id else {
+            return false;
+        };
+        if ip.is_empty() || self.known_address_for.is_zero() {
+            return false;
+        }
+        let since = Utc::now() - self.known_address_for;
+        match self.sessions.opened_from(user_id, ip, since).await {
+            Ok(known) => known,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not tell whether the address is known");
+                false
+            }
+        }
     }
 
     /// The token's signature and claims, then its session in the stores.

@@ -10,8 +10,9 @@ use totilove_proto::auth::v1::auth_service_server::AuthServiceServer;
 
 use crate::{
     accounts::Accounts, api::AuthApi, blocks::Blocks, config::Config, passwords::Passwords,
-    privacy::Privacies, session_cache::SessionCache, session_store::SessionStore,
-    sessions::Sessions, throttle::Throttle, tokens::Tokens, users::Users,
+    privacy::Privacies, registration_limit::RegistrationLimit, session_cache::SessionCache,
+    session_store::SessionStore, sessions::Sessions, throttle::Throttle, tokens::Tokens,
+    users::Users,
 };
 
 /// The name this service reports in gRPC health.
@@ -36,7 +37,11 @@ impl Application {
         )
         .await?;
         let redis = totilove_kit::redis::connect(&config.redis_url, 4).await?;
-        let passwords = Passwords::new(config.password_hash_concurrency).await?;
+        let passwords = Passwords::new(
+            config.password_hash_concurrency,
+            config.register_hash_concurrency,
+        )
+        .await?;
         let users = Users::new(db.clone());
         let sessions = Sessions::new(
             SessionStore::new(db.clone()),
@@ -59,6 +64,11 @@ impl Application {
                 config.login_failures_per_address,
                 config.login_throttle_window,
             ),
+            registration_limit: RegistrationLimit::new(
+                redis.clone(),
+                config.registrations_per_hour,
+            ),
+            known_address_for: chrono::Duration::from_std(config.login_known_address_for)?,
         };
         let api = AuthApi {
             accounts,

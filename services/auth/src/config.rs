@@ -25,12 +25,21 @@ pub struct Config {
     /// How often a session's `last_activity` is written back at most. Writing
     /// it on every validation would put a PostgreSQL write on the hot path.
     pub session_touch_interval: Duration,
-    /// Failed logins allowed per account, and per client address, per window.
+    /// Failed logins allowed per account (and per account from one
+    /// address), and per client address, per window.
     pub login_failures_per_account: u32,
     pub login_failures_per_address: u32,
     pub login_throttle_window: Duration,
-    /// Password hashes computed at once (each takes ~19 MiB and a core).
+    /// An address the account logged in from within this long is not held
+    /// by the account-wide counter (so failures elsewhere cannot lock the
+    /// owner out); zero: every address is.
+    pub login_known_address_for: Duration,
+    /// Registrations allowed per client address per hour.
+    pub registrations_per_hour: u32,
+    /// Password hashes computed at once for logins (each takes ~19 MiB and a core).
     pub password_hash_concurrency: usize,
+    /// The same for registrations, which have threads of their own.
+    pub register_hash_concurrency: usize,
     /// PostgreSQL connections in the pool.
     pub database_pool_size: u32,
     /// How often the Redis copy of who hides their presence is rebuilt from
@@ -44,6 +53,7 @@ impl Config {
     }
 
     pub fn from_source(src: &impl Source) -> anyhow::Result<Self> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let config = Self {
             listen_addr: src.var_or("AUTH_LISTEN_ADDR", "127.0.0.1:50051"),
             database_url: src.required("DATABASE_URL")?,
@@ -58,10 +68,13 @@ impl Config {
             login_failures_per_account: src.parse_or("LOGIN_FAILURES_PER_ACCOUNT", 10)?,
             login_failures_per_address: src.parse_or("LOGIN_FAILURES_PER_ADDRESS", 100)?,
             login_throttle_window: src.seconds_or("LOGIN_THROTTLE_WINDOW_SECS", 15 * 60)?,
-            password_hash_concurrency: src.parse_or(
-                "PASSWORD_HASH_CONCURRENCY",
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            )?,
+            login_known_address_for: src.seconds_or("LOGIN_KNOWN_ADDRESS_SECS", 30 * 24 * 3600)?,
+            registrations_per_hour: src.parse_or("REGISTER_LIMIT_PER_HOUR", 5_000)?,
+            password_hash_concurrency: src.parse_or("PASSWORD_HASH_CONCURRENCY", cores)?,
+            // Half the cores: a flood of registrations takes at most about
+            // half the hashing CPU from logins.
+            register_hash_concurrency: src
+                .parse_or("REGISTER_HASH_CONCURRENCY", cores.div_ceil(2))?,
             database_pool_size: src.parse_or("AUTH_DATABASE_POOL_SIZE", 16)?,
             privacy_sync_interval: src.seconds_or("PRIVACY_SYNC_INTERVAL_SECS", 5)?,
         };
@@ -91,8 +104,12 @@ impl Config {
             "setting LOGIN_THROTTLE_WINDOW_SECS must be positive"
         );
         anyhow::ensure!(
-            self.password_hash_concurrency > 0,
-            "setting PASSWORD_HASH_CONCURRENCY must be positive"
+            self.registrations_per_hour > 0,
+            "setting REGISTER_LIMIT_PER_HOUR must be positive"
+        );
+        anyhow::ensure!(
+            self.password_hash_concurrency > 0 && self.register_hash_concurrency > 0,
+            "settings PASSWORD_HASH_CONCURRENCY and REGISTER_HASH_CONCURRENCY must be positive"
         );
         anyhow::ensure!(
             self.database_pool_size > 0,
@@ -142,6 +159,8 @@ mod tests {
     fn defaults_apply_when_settings_are_absent() {
         let config = Config::from_source(&settings(&"k".repeat(32))).expect("valid");
         assert_eq!(config.login_failures_per_account, 10);
+        assert_eq!(config.registrations_per_hour, 5_000);
+        assert!(config.register_hash_concurrency >= 1);
         assert_eq!(config.effective_touch_interval(), Duration::from_secs(60));
     }
 

@@ -9,6 +9,10 @@
 //! blocking pool's ever-changing threads spread those over many arenas (the
 //! process grew to ~800 MB after a few thousand logins and stayed there).
 //! With one thread per permit the memory stays at about permits × 19 MiB.
+//!
+//! Logins and registrations have permits and threads of their own: with one
+//! shared queue, a flood of registrations would make every login wait behind
+//! it (and time out), which would lock everyone out without a single guess.
 
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -20,11 +24,20 @@ use crate::domain::{OfferedPassword, Password};
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Permits and the threads they stand for.
 #[derive(Clone)]
-pub struct Passwords {
+struct HashPool {
     permits: Arc<Semaphore>,
     /// The hashing threads' queue; a permit guarantees a thread is free.
     jobs: mpsc::SyncSender<Job>,
+}
+
+#[derive(Clone)]
+pub struct Passwords {
+    /// Verifying logins.
+    logins: HashPool,
+    /// Hashing new accounts' passwords.
+    registrations: HashPool,
     /// Verified against when the login names nobody, so an unknown user costs
     /// the same time as a wrong password and the two cannot be told apart.
     dummy_hash: Arc<str>,
@@ -42,15 +55,15 @@ fn hash_blocking(password: &[u8]) -> Result<String, Error> {
 }
 
 impl Passwords {
-    /// Computes the dummy hash (one hash at startup).
-    pub async fn new(concurrency: usize) -> anyhow::Result<Self> {
+    /// Starts `logins` threads verifying logins and `registrations` threads
+    /// hashing new passwords; computes the dummy hash (one hash at startup).
+    pub async fn new(logins: usize, registrations: usize) -> anyhow::Result<Self> {
         let mut random = [0u8; 32];
         rand::Rng::fill(&mut rand::rng(), &mut random);
         let dummy_hash = tokio::task::spawn_blocking(move || hash_blocking(&random)).await??;
-        let concurrency = concurrency.max(1);
         Ok(Self {
-            permits: Arc::new(Semaphore::new(concurrency)),
-            jobs: start_threads(concurrency)?,
+            logins: HashPool::start("login", logins)?,
+            registrations: HashPool::start("register", registrations)?,
             dummy_hash: dummy_hash.into(),
         })
     }
@@ -58,7 +71,9 @@ impl Passwords {
     /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) of a new password.
     pub async fn hash(&self, password: &Password) -> Result<String, Error> {
         let password = password.as_bytes().to_vec();
-        self.run(move || hash_blocking(&password)).await?
+        self.registrations
+            .run(move || hash_blocking(&password))
+            .await?
     }
 
     /// Whether `password` matches `hash`; with no hash (unknown user) it checks
@@ -72,9 +87,20 @@ impl Passwords {
         let hash: Arc<str> = hash.map_or_else(|| self.dummy_hash.clone(), Arc::from);
         let password = password.as_bytes().to_vec();
         let matches = self
+            .logins
             .run(move || argon2().verify_password(&password, &*hash).is_ok())
             .await?;
         Ok(known && matches)
+    }
+}
+
+impl HashPool {
+    fn start(name: &str, threads: usize) -> anyhow::Result<Self> {
+        let threads = threads.max(1);
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(threads)),
+            jobs: start_threads(name, threads)?,
+        })
     }
 
     async fn run<T: Send + 'static>(
@@ -92,13 +118,13 @@ impl Passwords {
 }
 
 /// `count` threads taking hashing jobs from one queue until it closes.
-fn start_threads(count: usize) -> anyhow::Result<mpsc::SyncSender<Job>> {
+fn start_threads(name: &str, count: usize) -> anyhow::Result<mpsc::SyncSender<Job>> {
     let (jobs, queue) = mpsc::sync_channel::<Job>(count);
     let queue = Arc::new(Mutex::new(queue));
     for i in 0..count {
         let queue = queue.clone();
         std::thread::Builder::new()
-            .name(format!("password-hash-{i}"))
+            .name(format!("hash-{name}-{i}"))
             .spawn(move || {
                 loop {
                     let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
@@ -114,4 +140,39 @@ fn start_threads(count: usize) -> anyhow::Result<mpsc::SyncSender<Job>> {
             })?;
     }
     Ok(jobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn logins_are_verified_while_every_registration_thread_is_busy() {
+        let passwords = Passwords::new(1, 1).await.expect("hashing threads");
+        let (release, held) = mpsc::channel::<()>();
+        let registrations = passwords.registrations.clone();
+        let busy = tokio::spawn(async move {
+            registrations
+                .run(move || {
+                    let _ = held.recv();
+                })
+                .await
+        });
+        // Wait until the held job owns the only registration permit.
+        while passwords.registrations.permits.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+
+        let offered = OfferedPassword::try_from("a wrong password".to_owned()).expect("valid");
+        let verified = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            passwords.verify(&offered, None),
+        )
+        .await
+        .expect("a login does not wait for registrations");
+        assert!(!verified.expect("verified"));
+
+        release.send(()).expect("the held job waits");
+        busy.await.expect("joined").expect("ran");
+    }
 }

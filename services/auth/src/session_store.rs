@@ -165,4 +165,25 @@ impl SessionStore {
         .fetch_all(&self.db)
         .await?)
     }
+
+    /// Whether `user_id` opened a session from `ip` since `since`, whether
+    /// or not it has ended (index `user_sessions_by_user_ip`).
+    #[tracing::instrument(name = "Look for a login from this address", skip_all, fields(user_id = user_id.0))]
+    pub async fn opened_from(
+        &self,
+        user_id: UserId,
+        ip: &str,
+        since: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let (found,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM user_sessions
+                            WHERE user_id = $1 AND ip = $2 AND created_at > $3)",
+        )
+        .bind(user_id.0)
+        .bind(ip)
+        .bind(since)
+        .fetch_one(&self.db)
+        .await?;
+        Ok(found)
+    }
 }

@@ -242,6 +242,17 @@ impl Sessions {
         Ok(())
     }
 
+    /// Whether `user_id` opened a session from `ip` (exactly) since `since`,
+    /// ended sessions included.
+    pub async fn opened_from(
+        &self,
+        user_id: UserId,
+        ip: &str,
+        since: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        self.store.opened_from(user_id, ip, since).await
+    }
+
     /// `user_id`'s live sessions, newest first.
     pub async fn list(&self, user_id: UserId) -> Result<Vec<SessionRow>, Error> {
         let now = Utc::now();

@@ -65,12 +65,23 @@ impl TestApp {
         email: &str,
         password: &str,
     ) -> Result<pb::User, Error> {
+        self.try_register_from(username, email, password, "192.0.2.1")
+            .await
+    }
+
+    pub async fn try_register_from(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+        ip: &str,
+    ) -> Result<pb::User, Error> {
         self.auth()
             .register(RegisterRequest {
                 username: username.to_owned(),
                 email: email.to_owned(),
                 password: password.to_owned(),
-                client: client("192.0.2.1"),
+                client: client(ip),
             })
             .await
             .map(|r| r.into_inner().user.expect("a user"))
@@ -159,6 +170,17 @@ impl TestApp {
     pub async fn redis_get(&self, key: &str) -> Option<String> {
         let redis = self.redis().await;
         redis.get(key).await.expect("Redis answers")
+    }
+
+    /// How many accounts exist.
+    pub async fn account_count(&self) -> i64 {
+        let db = sqlx::PgPool::connect(&self.system.database_url)
+            .await
+            .expect("the test database");
+        sqlx::query_scalar("SELECT count(*) FROM auth.users")
+            .fetch_one(&db)
+            .await
+            .expect("the accounts")
     }
 
     /// The events of the audit trail, oldest first.

@@ -115,3 +115,62 @@ async fn concurrent_registrations_of_one_name_give_one_account_and_conflicts() {
         assert_eq!(err.message, "username is taken");
     }
 }
+
+#[tokio::test]
+async fn registrations_are_limited_per_address_and_a_refused_one_stores_nothing() {
+    let app = TestApp::start_with(&[("REGISTER_LIMIT_PER_HOUR", "3")]).await;
+    let here = "198.51.100.7";
+    for name in ["ann", "ben"] {
+        app.try_register_from(name, &format!("{name}@example.com"), PASSWORD, here)
+            .await
+            .expect("registered");
+    }
+    // A taken name counts too: probing which names are taken is registering.
+    let err = app
+        .try_register_from("ANN", "other@example.com", PASSWORD, here)
+        .await
+        .expect_err("taken");
+    assert_eq!(err.code, Code::Conflict);
+
+    let err = app
+        .try_register_from("cat", "cat@example.com", PASSWORD, here)
+        .await
+        .expect_err("over the limit");
+    assert_eq!(err.code, Code::RateLimited, "{err:?}");
+    let retry_after = err.retry_after.expect("a retry-after");
+    assert!((1..=3600).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        app.account_count().await,
+        2,
+        "the refused one stored nothing"
+    );
+    let registered = app.audit_events().await;
+    assert_eq!(registered.len(), 2, "{registered:?}");
+
+    // Counted in Redis, which every replica shares.
+    assert_eq!(
+        app.redis_get("registrations:address:198.51.100.7").await,
+        Some("4".to_owned())
+    );
+
+    // Another address is not held back.
+    app.try_register_from("cat", "cat@example.com", PASSWORD, "198.51.100.8")
+        .await
+        .expect("another address registers");
+}
+
+#[tokio::test]
+async fn ipv6_registrations_are_counted_per_64() {
+    let app = TestApp::start_with(&[("REGISTER_LIMIT_PER_HOUR", "1")]).await;
+    app.try_register_from("ann", "ann@example.com", PASSWORD, "2001:db8:1:2::1")
+        .await
+        .expect("registered");
+    let err = app
+        .try_register_from("ben", "ben@example.com", PASSWORD, "2001:db8:1:2::ffff")
+        .await
+        .expect_err("the same /64");
+    assert_eq!(err.code, Code::RateLimited);
+    app.try_register_from("ben", "ben@example.com", PASSWORD, "2001:db8:1:3::1")
+        .await
+        .expect("another /64");
+}
