@@ -71,10 +71,10 @@ impl Config {
             login_known_address_for: src.seconds_or("LOGIN_KNOWN_ADDRESS_SECS", 30 * 24 * 3600)?,
             registrations_per_hour: src.parse_or("REGISTER_LIMIT_PER_HOUR", 5_000)?,
             password_hash_concurrency: src.parse_or("PASSWORD_HASH_CONCURRENCY", cores)?,
-            // Half the cores: a flood of registrations takes at most about
-            // half the hashing CPU from logins.
-            register_hash_concurrency: src
-                .parse_or("REGISTER_HASH_CONCURRENCY", cores.div_ceil(2))?,
+            // As many as logins: registrations keep the throughput they had
+            // with one shared pool (test suites and load tools register in
+            // bursts), while a flood of them never holds a login's permit.
+            register_hash_concurrency: src.parse_or("REGISTER_HASH_CONCURRENCY", cores)?,
             database_pool_size: src.parse_or("AUTH_DATABASE_POOL_SIZE", 16)?,
             privacy_sync_interval: src.seconds_or("PRIVACY_SYNC_INTERVAL_SECS", 5)?,
         };
