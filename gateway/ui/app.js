@@ -29,7 +29,7 @@ async function enter(me) {
     realtime.stop();
     unmountShell();
   };
-  await store.loadConversations();
+  await Promise.all([store.loadConversations(), store.loadBlocks()]);
   if (store.state.me) realtime.start();
 }
 

@@ -5,10 +5,7 @@ import { describe } from './api.js';
 import { fill, h, srOnly } from './dom.js';
 import { displayName, listTime } from './format.js';
 import * as store from './store.js';
-import { avatar, emptyState } from './widgets.js';
-
-const TICKS = { sent: '✓', delivered: '✓✓', read: '✓✓' };
-const STATUS_WORDS = { sent: 'Sent', delivered: 'Delivered', read: 'Read' };
+import { avatar, emptyState, statusTick, statusWord } from './widgets.js';
 
 export function mountConversationList(container) {
   const list = h('ul', { class: 'conv-list', 'aria-label': 'Conversations' });
@@ -16,7 +13,7 @@ export function mountConversationList(container) {
   const schedule = () => {
     if (!frame) frame = requestAnimationFrame(render);
   };
-  const offs = ['conversations', 'presence', 'typing', 'me', 'route'].map((t) => store.on(t, schedule));
+  const offs = ['conversations', 'presence', 'typing', 'me', 'route', 'people', 'blocks'].map((t) => store.on(t, schedule));
   render();
 
   function render() {
@@ -52,7 +49,10 @@ export function mountConversationList(container) {
   }
 
   function item(conv) {
-    const { user, last_message: last, unread_count: unread, online } = conv;
+    const { user, last_message: last, unread_count: unread } = conv;
+    // null: blocked either way, so no presence (not even "offline").
+    const online = store.shownOnline(user.id);
+    const blocked = store.isBlocked(user.id);
     const name = displayName(user);
     const mine = last && last.sender_id === store.state.me.id;
     const typing = store.isTyping(user.id);
@@ -62,15 +62,16 @@ export function mountConversationList(container) {
       : h(
           'span',
           { class: 'conv-preview' },
-          mine ? h('span', { class: `tick tick-${last.status}`, 'aria-hidden': 'true', text: TICKS[last.status] ?? '' }) : null,
+          mine ? statusTick(last.status) : null,
           mine ? 'You: ' : null,
           last ? h('bdi', { text: firstLine(last.content) }) : 'No messages yet',
         );
     const label = [
       name,
       online ? 'online' : null,
+      blocked ? 'blocked' : null,
       unread ? `${unread} unread ${unread === 1 ? 'message' : 'messages'}` : null,
-      typing ? 'typing' : last ? `${mine ? `you (${STATUS_WORDS[last.status]?.toLowerCase()})` : name}: ${firstLine(last.content)}` : null,
+      typing ? 'typing' : last ? `${mine ? `you (${statusWord(last.status).toLowerCase()})` : name}: ${firstLine(last.content)}` : null,
     ]
       .filter(Boolean)
       .join(', ');

@@ -268,6 +268,7 @@ export function mountSettings(container, { onLogout }) {
         busy(unblock, async () => {
           try {
             await api('DELETE', `/api/users/${user.id}/block`);
+            store.setBlocked(user, false);
             toast(`${name} is unblocked.`);
             store.refreshConversationsSoon();
             loadBlocks();
