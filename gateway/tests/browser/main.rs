@@ -6,7 +6,9 @@
 //! `target/browser-artifacts/` (or `$BROWSER_ARTIFACTS`).
 
 mod accounts;
+mod blocking;
 mod chat;
 mod driver;
 mod page;
 mod people;
+mod phone;

@@ -75,7 +75,9 @@ const CANDIDATES_JS: &str = r#"
 const [root, selector, needle] = arguments;
 const out = [];
 for (const el of (root || document).querySelectorAll(selector)) {
-  if (!el.getClientRects().length || el.closest('[hidden], [aria-hidden="true"], [inert]')) continue;
+  // (A closed list box's options have no boxes of their own, yet can be chosen.)
+  const shown = el.getClientRects().length || (el instanceof HTMLOptionElement && el.parentElement?.getClientRects().length);
+  if (!shown || el.closest('[hidden], [aria-hidden="true"], [inert]')) continue;
   const parts = [el.getAttribute('aria-label'), el.getAttribute('title'), el.getAttribute('placeholder'), el.getAttribute('alt'), el.value, el.textContent];
   for (const id of (el.getAttribute('aria-labelledby') || '').split(/\s+/)) if (id) parts.push(document.getElementById(id)?.textContent);
   if (el.labels) for (const l of el.labels) parts.push(l.textContent);
@@ -274,6 +276,12 @@ impl Browser {
             None
         })
         .await
+    }
+
+    /// Chooses `option` in the list box labelled `label`.
+    pub async fn choose(&self, label: &str, option: &str) {
+        let list = self.field(label).await;
+        self.click_in(Some(&list), "option", Name::Is(option)).await;
     }
 
     /// Types into the field labelled `label` (after what is there).
