@@ -55,7 +55,7 @@ async fn report_block_and_unblock_as_both_people_see_it() {
                 !ana.has(Some(&conv), "img", Name::Is("Online")).await,
                 "a blocked person shows no online dot in the list"
             );
-            conv.click().await.expect("open the chat");
+            ana.click("link", Name::Has("ben, blocked")).await;
             let chat = ana.find("region", Name::Is("ben")).await;
             ana.sees(Some(&chat), "You blocked ben").await;
             assert!(!ana.has(Some(&chat), "img", Name::Is("Online")).await);

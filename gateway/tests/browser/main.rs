@@ -9,6 +9,7 @@ mod accounts;
 mod blocking;
 mod chat;
 mod driver;
+mod notifications;
 mod page;
 mod people;
 mod phone;

@@ -8,7 +8,7 @@
 // announces new messages only and the scroll position holds.
 
 import { api, describe } from './api.js';
-import { fill, h, icon, srOnly } from './dom.js';
+import { fill, h, icon, reconcile, srOnly } from './dom.js';
 import { charCount, clock, dayLabel, displayName, fullDate, lastSeen } from './format.js';
 import * as realtime from './realtime.js';
 import * as store from './store.js';
@@ -530,21 +530,4 @@ export function mountChat(container, otherId) {
     window.removeEventListener('focus', recheck);
     for (const off of offs) off();
   };
-}
-
-/** Makes `parent`'s children exactly `desired`, moving as few nodes as possible. */
-function reconcile(parent, desired) {
-  let cursor = parent.firstChild;
-  for (const node of desired) {
-    if (node === cursor) {
-      cursor = cursor.nextSibling;
-    } else {
-      parent.insertBefore(node, cursor);
-    }
-  }
-  while (cursor) {
-    const next = cursor.nextSibling;
-    cursor.remove();
-    cursor = next;
-  }
 }

@@ -2,7 +2,7 @@
 // online dot, newest first, kept live by the store's events.
 
 import { describe } from './api.js';
-import { fill, h, srOnly } from './dom.js';
+import { fill, h, reconcile, srOnly } from './dom.js';
 import { displayName, listTime } from './format.js';
 import * as store from './store.js';
 import { avatar, emptyState, statusTick, statusWord } from './widgets.js';
@@ -13,6 +13,8 @@ export function mountConversationList(container) {
   const schedule = () => {
     if (!frame) frame = requestAnimationFrame(render);
   };
+  /** user id → `{el, sig}`: each conversation's row and what it showed. */
+  const rows = new Map();
   const offs = ['conversations', 'presence', 'typing', 'me', 'route', 'people', 'blocks'].map((t) => store.on(t, schedule));
   render();
 
@@ -37,11 +39,41 @@ export function mountConversationList(container) {
       );
       return;
     }
-    // Rebuilding moves focus out of the list: put it back on the same person.
+    // A row is rebuilt only when what it shows changed, and rows move rather
+    // than being replaced: the row under a pointer or with the focus stays
+    // the same element while presence and typing come and go elsewhere.
     const focusedId = document.activeElement?.closest?.('.conv')?.dataset.id;
-    fill(list, conversations.map(item));
+    const wanted = conversations.map(rowFor);
+    const keep = new Set(conversations.map((c) => c.user.id));
+    for (const id of rows.keys()) if (!keep.has(id)) rows.delete(id);
+    reconcile(list, wanted);
     if (list.parentNode !== container) fill(container, list);
-    if (focusedId) list.querySelector(`.conv[data-id="${CSS.escape(focusedId)}"]`)?.focus();
+    if (focusedId && !list.contains(document.activeElement)) {
+      list.querySelector(`.conv[data-id="${CSS.escape(focusedId)}"]`)?.focus();
+    }
+  }
+
+  function rowFor(conv) {
+    const id = conv.user.id;
+    const last = conv.last_message;
+    const sig = JSON.stringify([
+      conv.user.display_name,
+      conv.user.username,
+      last?.id,
+      last?.status,
+      last ? listTime(new Date(last.created_at)) : null,
+      conv.unread_count,
+      store.shownOnline(id),
+      store.isBlocked(id),
+      store.isTyping(id),
+      store.state.openChatId === id,
+    ]);
+    const known = rows.get(id);
+    if (known && known.sig === sig) return known.el;
+    const el = item(conv);
+    if (known) known.el.replaceWith(el);
+    rows.set(id, { el, sig });
+    return el;
   }
 
   function retryButton() {

@@ -2,7 +2,7 @@
 // and reporting.
 
 import { api, describe } from './api.js';
-import { fill, h, icon, srOnly } from './dom.js';
+import { fill, h, icon, reconcile, srOnly } from './dom.js';
 import { age, displayName, lastSeen } from './format.js';
 import * as store from './store.js';
 import { avatar, busy, emptyState, errorLine, toast } from './widgets.js';
@@ -115,20 +115,6 @@ export function mountSearch(container) {
   input.focus();
 
   return () => clearTimeout(timer);
-}
-
-/** Makes `parent`'s children exactly `desired`, moving only what must move. */
-function reconcile(parent, desired) {
-  let cursor = parent.firstChild;
-  for (const node of desired) {
-    if (node === cursor) cursor = cursor.nextSibling;
-    else parent.insertBefore(node, cursor);
-  }
-  while (cursor) {
-    const next = cursor.nextSibling;
-    cursor.remove();
-    cursor = next;
-  }
 }
 
 const REPORT_REASONS = [
