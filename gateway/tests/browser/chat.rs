@@ -26,8 +26,20 @@ async fn two_people_find_each_other_and_talk_live() {
 
             // Ana finds Ben and writes first, while Ben looks at his list.
             ana.click("link", Name::Is("Find people")).await;
-            ana.type_in("Search people by name or username", "be").await;
-            ana.click("link", Name::Is("Message ben")).await;
+            ana.type_in("Search people by name or username", "b").await;
+            // The row Ana is about to tap stays the same while she types on
+            // (a re-drawn list would put another row under her finger).
+            let row = ana.find("link", Name::Is("Message ben")).await;
+            ana.type_in("Search people by name or username", "en").await;
+            let results = ana.find("list", Name::Is("People")).await;
+            ana.eventually("the search for “ben” answered", async || {
+                let busy = results.attr("aria-busy").await.ok()?;
+                busy.is_none().then_some(())
+            })
+            .await;
+            row.click()
+                .await
+                .expect("the row found before typing on is still the one on screen");
             let ana_chat = ana.find("region", Name::Is("ben")).await;
             ana.type_in("Message to ben", MARKUP).await;
             ana.press_enter("Message to ben").await;

@@ -204,12 +204,16 @@ impl Scenario {
         let outcome = AssertUnwindSafe(steps(&self)).catch_unwind().await;
         let browsers = std::mem::take(&mut *self.browsers.lock().expect("browsers"));
         let mut errors = Vec::new();
+        // BROWSER_SCREENSHOTS=1 keeps how every scenario ended, passed or not.
+        let keep_all = std::env::var_os("BROWSER_SCREENSHOTS").is_some();
         for browser in &browsers {
-            if outcome.is_err() {
-                browser.save_artifacts(&artifacts_dir(), &self.name).await;
-            } else {
-                errors.extend(browser.script_errors().await);
+            let console = browser.console().await;
+            if outcome.is_err() || keep_all {
+                browser
+                    .save_artifacts(&artifacts_dir(), &self.name, &console)
+                    .await;
             }
+            errors.extend(browser.script_errors(&console));
         }
         for browser in browsers {
             browser.quit().await;

@@ -86,6 +86,13 @@ async fn a_message_to_a_hidden_tab_shows_a_notification() {
                 })
                 .await;
             assert_eq!(shown, json!([{"title": "ben", "body": "Are you there?"}]));
+
+            // Back on Totilove's tab: the message waits in the list.
+            ana.driver
+                .switch_to_window(tabs[0].clone())
+                .await
+                .expect("Totilove's tab");
+            ana.find("link", Name::Has("1 unread message")).await;
         })
         .await;
 }

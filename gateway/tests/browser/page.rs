@@ -7,7 +7,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 use http::Method;
 use serde_json::{Value, json};
 use thirtyfour::{
-    ElementId, Key, RequestData, SessionId, WebDriver, WebElement,
+    BrowserLogEntry, ElementId, Key, RequestData, SessionId, WebDriver, WebElement,
     common::command::FormatRequestData,
 };
 
@@ -59,6 +59,7 @@ fn candidates(role: &str) -> String {
         "status" => "output, [role=status]".into(),
         "alert" => "[role=alert]".into(),
         "option" => "option, [role=option]".into(),
+        "list" => "ul, ol, [role=list]".into(),
         other => format!("[role={other}]"),
     }
 }
@@ -351,18 +352,23 @@ impl Browser {
             .clone()
     }
 
+    /// The console's entries since the last call (reading empties it).
+    pub async fn console(&self) -> Vec<BrowserLogEntry> {
+        self.driver.browser_log().await.unwrap_or_default()
+    }
+
     /// Uncaught errors the page threw (the console's `SEVERE` entries from
     /// scripts, not failed requests, which a test may cause on purpose).
-    pub async fn script_errors(&self) -> Vec<String> {
-        let log = self.driver.browser_log().await.unwrap_or_default();
-        log.into_iter()
+    pub fn script_errors(&self, console: &[BrowserLogEntry]) -> Vec<String> {
+        console
+            .iter()
             .filter(|e| e.level == "SEVERE" && e.source.as_deref() == Some("javascript"))
             .map(|e| format!("{}: {}", self.who, e.message))
             .collect()
     }
 
     /// Screenshot, console log and page source into `dir`, named after the scenario and the person.
-    pub async fn save_artifacts(&self, dir: &Path, scenario: &str) {
+    pub async fn save_artifacts(&self, dir: &Path, scenario: &str, console: &[BrowserLogEntry]) {
         if let Err(e) = std::fs::create_dir_all(dir) {
             eprintln!("cannot create {}: {e}", dir.display());
             return;
@@ -371,8 +377,7 @@ impl Browser {
         if let Ok(png) = self.driver.screenshot_as_png().await {
             let _ = std::fs::write(stem.with_extension("png"), png);
         }
-        let log = self.driver.browser_log().await.unwrap_or_default();
-        let lines: Vec<String> = log
+        let lines: Vec<String> = console
             .iter()
             .map(|e| {
                 format!(

@@ -37,6 +37,8 @@ export function mountSearch(container) {
   let cursor = null;
   let sequence = 0;
   let timer = null;
+  /** Words typed whose search has not started yet (the delay runs). */
+  let typing = false;
   /** user id → its row, kept while that person stays in the results, so a
    *  fresh answer never swaps the row under a pointer about to click it. */
   const rows = new Map();
@@ -71,6 +73,8 @@ export function mountSearch(container) {
     } catch (e) {
       if (mine !== sequence) return;
       status.textContent = describe(e);
+    } finally {
+      if (mine === sequence && !typing) results.removeAttribute('aria-busy');
     }
   }
 
@@ -101,10 +105,17 @@ export function mountSearch(container) {
 
   input.addEventListener('input', () => {
     clearTimeout(timer);
+    // Until the answer for these words is in, the results are not final.
+    results.setAttribute('aria-busy', 'true');
+    typing = true;
     timer = setTimeout(() => {
+      typing = false;
       const wanted = input.value.trim();
       // The same words (a space added, a letter typed and erased): nothing to redo.
-      if (wanted === query && shownQuery === wanted) return;
+      if (wanted === query && shownQuery === wanted) {
+        results.removeAttribute('aria-busy');
+        return;
+      }
       query = wanted;
       cursor = null;
       search();
