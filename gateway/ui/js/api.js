@@ -86,9 +86,14 @@ const FRIENDLY = {
   frame_too_large: 'That message is too long to send.',
 };
 
-/** The server's message as a sentence: a capital first letter, a full stop. */
+/** API field names as the forms call them. */
+const FIELD_WORDS = { display_name: 'display name', avatar_url: 'photo link', message_ids: 'messages', client_msg_id: 'message id' };
+
+/** The server's message as a sentence: field names in words, a capital first letter, a full stop. */
 function sentence(text) {
-  const t = String(text ?? '').trim();
+  const t = String(text ?? '')
+    .trim()
+    .replace(/\b(display_name|avatar_url|message_ids|client_msg_id)\b/g, (f) => FIELD_WORDS[f]);
   if (!t) return 'Something went wrong. Please try again.';
   const first = t[0].toLocaleUpperCase() + t.slice(1);
   return /[.!?…]$/.test(first) ? first : `${first}.`;
@@ -96,6 +101,8 @@ function sentence(text) {
 
 /** The sentence to show for an error `code` with the server's `message`. */
 export function friendly(code, message) {
+  if (code === 'conflict' && /\busername\b/.test(message)) return 'That username is taken. Please choose another one.';
+  if (code === 'conflict' && /\bemail\b/.test(message)) return 'An account with this email already exists. Log in instead?';
   return FRIENDLY[code] ?? sentence(message);
 }
 
