@@ -127,6 +127,7 @@ export function mountConversationList(container) {
             'span',
             { class: 'conv-top' },
             h('span', { class: 'conv-name' }, h('bdi', { text: name })),
+            blocked ? h('span', { class: 'tag tag-quiet', text: 'Blocked' }) : null,
             last ? h('time', { class: 'conv-time', datetime: last.created_at, text: listTime(new Date(last.created_at)) }) : null,
           ),
           h(
