@@ -5,6 +5,7 @@
 import { api, describe, setUnauthorizedHandler } from './js/api.js';
 import { fill, h } from './js/dom.js';
 import { mountAuth } from './js/auth-view.js';
+import * as notify from './js/notify.js';
 import * as realtime from './js/realtime.js';
 import { mountShell } from './js/shell.js';
 import * as store from './js/store.js';
@@ -25,11 +26,13 @@ async function enter(me) {
   unmount();
   store.signIn(me);
   const unmountShell = mountShell(root, { onLogout: logout });
+  notify.start();
   unmount = () => {
+    notify.stop();
     realtime.stop();
     unmountShell();
   };
-  await store.loadConversations();
+  await Promise.all([store.loadConversations(), store.loadBlocks()]);
   if (store.state.me) realtime.start();
 }
 

@@ -56,6 +56,7 @@ static ASSETS: &[Asset] = &[
     asset!("/js/conversation-list.js", "js/conversation-list.js", JS),
     asset!("/js/dom.js", "js/dom.js", JS),
     asset!("/js/format.js", "js/format.js", JS),
+    asset!("/js/notify.js", "js/notify.js", JS),
     asset!("/js/people-view.js", "js/people-view.js", JS),
     asset!("/js/realtime.js", "js/realtime.js", JS),
     asset!("/js/settings-view.js", "js/settings-view.js", JS),

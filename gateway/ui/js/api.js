@@ -68,12 +68,53 @@ export async function api(method, path, body, { quiet = false } = {}) {
   throw err;
 }
 
+/**
+ * What a person reads for an error code. The server's own messages are for
+ * developers (terse, lowercase); these are for people. Codes not listed
+ * (validation, conflicts) keep the server's message, which names the field,
+ * as a sentence.
+ */
+const FRIENDLY = {
+  invalid_credentials: 'That username or email and password do not match. Please check them and try again.',
+  unauthorized: 'Your session has ended. Please log in again.',
+  blocked: 'You cannot message this person.',
+  forbidden: 'You are not allowed to do that.',
+  not_found: 'This is not available any more.',
+  unavailable: 'Totilove is having trouble right now. Please try again in a moment.',
+  payload_too_large: 'That is too long to send.',
+  rate_limited: 'That was a lot in a short time.',
+  frame_too_large: 'That message is too long to send.',
+};
+
+/** API field names as the forms call them. */
+const FIELD_WORDS = { display_name: 'display name', avatar_url: 'photo link', message_ids: 'messages', client_msg_id: 'message id' };
+
+/** The server's message as a sentence: field names in words, a capital first letter, a full stop. */
+function sentence(text) {
+  const t = String(text ?? '')
+    .trim()
+    .replace(/\b(display_name|avatar_url|message_ids|client_msg_id)\b/g, (f) => FIELD_WORDS[f]);
+  if (!t) return 'Something went wrong. Please try again.';
+  const first = t[0].toLocaleUpperCase() + t.slice(1);
+  return /[.!?…]$/.test(first) ? first : `${first}.`;
+}
+
+/** The sentence to show for an error `code` with the server's `message`. */
+export function friendly(code, message) {
+  if (code === 'conflict' && /\busername\b/.test(message)) return 'That username is taken. Please choose another one.';
+  if (code === 'conflict' && /\bemail\b/.test(message)) return 'An account with this email already exists. Log in instead?';
+  return FRIENDLY[code] ?? sentence(message);
+}
+
 /** The sentence to show a person for an error, with the wait for 429s. */
 export function describe(err) {
   if (!(err instanceof ApiError)) return 'Something went wrong. Please try again.';
+  // Our own wording for network trouble is already for people.
+  if (err.status === 0) return err.message;
+  const text = friendly(err.code, err.message);
   if (err.code === 'rate_limited' && err.retryAfter) {
     const wait = err.retryAfter === 1 ? '1 second' : `${err.retryAfter} seconds`;
-    return `${err.message} Try again in ${wait}.`;
+    return `${text} Please try again in ${wait}.`;
   }
-  return err.message;
+  return text;
 }

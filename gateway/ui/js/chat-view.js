@@ -8,11 +8,11 @@
 // announces new messages only and the scroll position holds.
 
 import { api, describe } from './api.js';
-import { fill, h, icon, srOnly } from './dom.js';
+import { fill, h, icon, reconcile, srOnly } from './dom.js';
 import { charCount, clock, dayLabel, displayName, fullDate, lastSeen } from './format.js';
 import * as realtime from './realtime.js';
 import * as store from './store.js';
-import { avatar, emptyState } from './widgets.js';
+import { avatar, busy, emptyState, statusTick, toast } from './widgets.js';
 
 const MAX_CHARS = 4_000;
 /** The counter shows from here on. */
@@ -28,14 +28,16 @@ const BOTTOM_SLACK_PX = 80;
 /** Closer than this to the top loads the page before. */
 const TOP_SLACK_PX = 300;
 
-const TICKS = { sent: '✓', delivered: '✓✓', read: '✓✓' };
-const STATUS_WORDS = { sent: 'sent', delivered: 'delivered', read: 'read' };
+/** While a partner is not available, their profile is asked again this often (they may unblock me). */
+const RECHECK_EVERY_MS = 30_000;
 
 export function mountChat(container, otherId) {
   const me = store.state.me;
   const chat = store.openChat(otherId);
   const touch = matchMedia('(pointer: coarse)').matches;
-  let unavailable = false;
+  // They blocked me or left (404 on their profile, or a send refused as `blocked`).
+  const unavailableNow = () => store.state.unavailable.has(otherId) && !store.isBlocked(otherId);
+  let unavailable = unavailableNow();
   let firstUnreadId = null;
   let positioned = false;
   let atBottom = true;
@@ -73,18 +75,26 @@ export function mountChat(container, otherId) {
     composerNote,
   );
   textarea.id = `composer-${otherId}`;
-  const view = h('section', { class: 'chat', 'aria-labelledby': nameLink.id }, header, h('div', { class: 'chat-body' }, scroller, jump), form);
+  // In the composer's place while I block them: who, and the way back.
+  const blockedBar = h('div', { class: 'blocked-bar', hidden: true });
+  const view = h('section', { class: 'chat', 'aria-labelledby': nameLink.id }, header, h('div', { class: 'chat-body' }, scroller, jump), form, blockedBar);
   fill(container, view);
 
   // ---- the partner ----
   function person() {
-    return store.state.people.get(otherId) ?? store.state.conversations.get(otherId)?.user ?? null;
+    return (
+      store.state.people.get(otherId) ??
+      store.state.conversations.get(otherId)?.user ??
+      store.state.blocked.get(otherId) ??
+      null
+    );
   }
 
   function renderHeader() {
     const p = person();
     if (p) {
-      fill(headAvatar, avatar(p, 'md', store.state.presence.get(otherId)?.online ?? false));
+      // No presence at all for someone blocked either way.
+      fill(headAvatar, avatar(p, 'md', store.shownOnline(otherId)));
       fill(nameLink, h('bdi', { text: displayName(p) }));
       textarea.setAttribute('aria-label', `Message to ${displayName(p)}`);
     } else {
@@ -96,7 +106,9 @@ export function mountChat(container, otherId) {
   function renderStatus() {
     const presence = store.state.presence.get(otherId);
     statusLine.classList.remove('typing', 'online');
-    if (unavailable) {
+    if (store.isBlocked(otherId)) {
+      statusLine.textContent = 'blocked';
+    } else if (unavailable) {
       statusLine.textContent = 'not available';
     } else if (store.isTyping(otherId)) {
       statusLine.textContent = 'typing…';
@@ -109,18 +121,70 @@ export function mountChat(container, otherId) {
     }
   }
 
+  let loadingPerson = false;
   async function loadPerson() {
+    if (loadingPerson) return;
+    loadingPerson = true;
     try {
       const info = await api('GET', `/api/users/${otherId}`);
       store.rememberPerson(info.user, { online: info.online, last_seen: info.last_seen });
+      store.setUnavailable(otherId, false);
     } catch (e) {
-      if (e.code === 'not_found') {
-        unavailable = true;
-        setComposerEnabled(false, 'This person is not available: you cannot message them.');
-      }
+      // A 404 for someone I blocked is my own block, shown as such.
+      if (e.code === 'not_found' && !store.isBlocked(otherId)) store.setUnavailable(otherId, true);
+    } finally {
+      loadingPerson = false;
+    }
+    applyAvailability();
+  }
+
+  /** The composer, the header and the top note for who they are to me now. */
+  function applyAvailability() {
+    const wasUnavailable = unavailable;
+    unavailable = unavailableNow();
+    const blocked = store.isBlocked(otherId);
+    form.hidden = blocked;
+    blockedBar.hidden = !blocked;
+    if (blocked) {
+      renderBlockedBar();
+    } else if (unavailable) {
+      setComposerEnabled(false, 'This person is not available: you cannot message them.');
+    } else if (wasUnavailable || textarea.disabled) {
+      setComposerEnabled(true);
     }
     renderHeader();
     schedule({});
+  }
+
+  function renderBlockedBar() {
+    const p = person();
+    const name = p ? displayName(p) : 'this person';
+    const unblock = h('button', { type: 'button', class: 'primary small', text: `Unblock ${name}` });
+    unblock.addEventListener('click', () =>
+      busy(unblock, async () => {
+        try {
+          await api('DELETE', `/api/users/${otherId}/block`);
+        } catch (e) {
+          toast(describe(e), 'error');
+          return;
+        }
+        store.setBlocked(p ?? { id: otherId }, false);
+        store.refreshConversationsSoon();
+        toast(`${name} is unblocked.`);
+        loadPerson();
+        textarea.focus();
+      }),
+    );
+    fill(
+      blockedBar,
+      h('p', { class: 'blocked-text' }, 'You blocked ', h('bdi', { text: name }), '. Neither of you can message the other.'),
+      unblock,
+    );
+  }
+
+  /** They may have unblocked me: ask again (on focus, on a live sign of them, now and then). */
+  function recheck() {
+    if (unavailable && document.visibilityState === 'visible') loadPerson();
   }
 
   // ---- messages ----
@@ -213,7 +277,7 @@ export function mountChat(container, otherId) {
   function separator(key, text, className) {
     const known = nodes.get(key);
     if (known) return known.el;
-    const el = h('li', { class: className, role: 'separator' }, h('span', { text }));
+    const el = h('li', { class: className, role: 'separator', 'aria-label': text }, h('span', { text }));
     nodes.set(key, { el, sig: '' });
     return el;
   }
@@ -222,10 +286,13 @@ export function mountChat(container, otherId) {
     let entry = nodes.get(item.key);
     if (!entry) {
       const content = item.message?.content ?? item.pending.content;
-      const text = h('p', { class: 'msg-text', dir: 'auto' }, srOnly(item.mine ? 'You: ' : `${displayName(person())}: `), content);
+      // Who wrote it is said before the text, outside it: inside, its Latin
+      // letters would set the direction of a right-to-left message.
+      const who = srOnly(item.mine ? 'You: ' : `${displayName(person())}: `);
+      const text = h('p', { class: 'msg-text', dir: 'auto' }, content);
       // Its updates (sent → delivered → read) are not news to announce.
       const meta = h('span', { class: 'msg-meta', 'aria-live': 'off' });
-      const el = h('li', { class: 'msg' }, h('div', { class: 'bubble' }, text, meta));
+      const el = h('li', { class: 'msg' }, h('div', { class: 'bubble' }, who, text, meta));
       entry = { el, meta, sig: '' };
       nodes.set(item.key, entry);
     }
@@ -253,12 +320,7 @@ export function mountChat(container, otherId) {
     const time = h('time', { datetime: item.at.toISOString(), title: fullDate(item.at), text: clock(item.at) });
     if (item.message) {
       if (!item.mine) return time;
-      const status = item.message.status;
-      return [
-        time,
-        h('span', { class: `tick tick-${status}`, title: status[0].toUpperCase() + status.slice(1), 'aria-hidden': 'true', text: TICKS[status] }),
-        srOnly(`, ${STATUS_WORDS[status]}`),
-      ];
+      return [time, statusTick(item.message.status)];
     }
     const p = item.pending;
     if (p.state === 'failed') {
@@ -306,12 +368,11 @@ export function mountChat(container, otherId) {
     } else if (chat.hasOlder) {
       fill(topNote);
     } else if (chat.messages.size === 0 && store.pendingFor(otherId).length === 0) {
-      fill(
-        topNote,
-        unavailable
-          ? emptyState('This person is not available.', 'They may have left, or one of you blocked the other.', h('a', { class: 'button', href: '#/', text: 'Back to conversations' }))
-          : emptyState(`Say hello to ${name}`, 'A friendly first message goes a long way.'),
-      );
+      let note;
+      if (store.isBlocked(otherId)) note = emptyState(`You blocked ${name}.`, 'Unblock them below to talk again.');
+      else if (unavailable) note = emptyState('This person is not available.', 'They may have left, or one of you blocked the other.', h('a', { class: 'button', href: '#/', text: 'Back to conversations' }));
+      else note = emptyState(`Say hello to ${name}`, 'A friendly first message goes a long way.');
+      fill(topNote, note);
     } else {
       fill(topNote, h('p', { class: 'chat-start', text: `This is the beginning of your conversation with ${name}.` }));
     }
@@ -403,6 +464,8 @@ export function mountChat(container, otherId) {
       return;
     }
     stopTyping();
+    // Replying is reading: the "New messages" line has done its job.
+    firstUnreadId = 0;
     const pending = store.queueMessage(otherId, content);
     realtime.sendMessage(pending);
     textarea.value = '';
@@ -414,10 +477,14 @@ export function mountChat(container, otherId) {
 
   // ---- wiring ----
   const onVisible = () => {
-    if (document.visibilityState === 'visible') realtime.markRead(otherId);
+    if (document.visibilityState !== 'visible') return;
+    realtime.markRead(otherId);
+    recheck();
   };
   document.addEventListener('visibilitychange', onVisible);
+  window.addEventListener('focus', recheck);
   const clockTimer = setInterval(renderStatus, 30_000);
+  const recheckTimer = setInterval(recheck, RECHECK_EVERY_MS);
   const offs = [
     store.on('chat', (d) => {
       if (d.otherId !== otherId) return;
@@ -432,12 +499,24 @@ export function mountChat(container, otherId) {
     store.on('presence', renderHeader),
     store.on('typing', (d) => d.userId === otherId && renderStatus()),
     store.on('conversations', renderHeader),
-    store.on('connection', () => schedule({})),
+    store.on('people', (d) => d.userId === otherId && renderHeader()),
+    store.on('blocks', () => applyAvailability()),
+    store.on('availability', (d) => {
+      if (d.userId !== otherId) return;
+      applyAvailability();
+      // A live sign of them: fetch their card again (name, presence).
+      if (!d.unavailable) loadPerson();
+    }),
+    store.on('connection', () => {
+      schedule({});
+      if (store.state.connection.status === 'online') recheck();
+    }),
   ];
 
   renderHeader();
   updateCounter();
   autosize();
+  applyAvailability();
   schedule({ loaded: chat.loaded });
   loadPerson();
   if (!touch) textarea.focus();
@@ -446,24 +525,9 @@ export function mountChat(container, otherId) {
     cancelAnimationFrame(frame);
     stopTyping();
     clearInterval(clockTimer);
+    clearInterval(recheckTimer);
     document.removeEventListener('visibilitychange', onVisible);
+    window.removeEventListener('focus', recheck);
     for (const off of offs) off();
   };
-}
-
-/** Makes `parent`'s children exactly `desired`, moving as few nodes as possible. */
-function reconcile(parent, desired) {
-  let cursor = parent.firstChild;
-  for (const node of desired) {
-    if (node === cursor) {
-      cursor = cursor.nextSibling;
-    } else {
-      parent.insertBefore(node, cursor);
-    }
-  }
-  while (cursor) {
-    const next = cursor.nextSibling;
-    cursor.remove();
-    cursor = next;
-  }
 }

@@ -2,13 +2,10 @@
 // online dot, newest first, kept live by the store's events.
 
 import { describe } from './api.js';
-import { fill, h, srOnly } from './dom.js';
+import { fill, h, reconcile, srOnly } from './dom.js';
 import { displayName, listTime } from './format.js';
 import * as store from './store.js';
-import { avatar, emptyState } from './widgets.js';
-
-const TICKS = { sent: '✓', delivered: '✓✓', read: '✓✓' };
-const STATUS_WORDS = { sent: 'Sent', delivered: 'Delivered', read: 'Read' };
+import { avatar, emptyState, statusTick, statusWord } from './widgets.js';
 
 export function mountConversationList(container) {
   const list = h('ul', { class: 'conv-list', 'aria-label': 'Conversations' });
@@ -16,7 +13,9 @@ export function mountConversationList(container) {
   const schedule = () => {
     if (!frame) frame = requestAnimationFrame(render);
   };
-  const offs = ['conversations', 'presence', 'typing', 'me', 'route'].map((t) => store.on(t, schedule));
+  /** user id → `{el, sig}`: each conversation's row and what it showed. */
+  const rows = new Map();
+  const offs = ['conversations', 'presence', 'typing', 'me', 'route', 'people', 'blocks'].map((t) => store.on(t, schedule));
   render();
 
   function render() {
@@ -40,11 +39,41 @@ export function mountConversationList(container) {
       );
       return;
     }
-    // Rebuilding moves focus out of the list: put it back on the same person.
+    // A row is rebuilt only when what it shows changed, and rows move rather
+    // than being replaced: the row under a pointer or with the focus stays
+    // the same element while presence and typing come and go elsewhere.
     const focusedId = document.activeElement?.closest?.('.conv')?.dataset.id;
-    fill(list, conversations.map(item));
+    const wanted = conversations.map(rowFor);
+    const keep = new Set(conversations.map((c) => c.user.id));
+    for (const id of rows.keys()) if (!keep.has(id)) rows.delete(id);
+    reconcile(list, wanted);
     if (list.parentNode !== container) fill(container, list);
-    if (focusedId) list.querySelector(`.conv[data-id="${CSS.escape(focusedId)}"]`)?.focus();
+    if (focusedId && !list.contains(document.activeElement)) {
+      list.querySelector(`.conv[data-id="${CSS.escape(focusedId)}"]`)?.focus();
+    }
+  }
+
+  function rowFor(conv) {
+    const id = conv.user.id;
+    const last = conv.last_message;
+    const sig = JSON.stringify([
+      conv.user.display_name,
+      conv.user.username,
+      last?.id,
+      last?.status,
+      last ? listTime(new Date(last.created_at)) : null,
+      conv.unread_count,
+      store.shownOnline(id),
+      store.isBlocked(id),
+      store.isTyping(id),
+      store.state.openChatId === id,
+    ]);
+    const known = rows.get(id);
+    if (known && known.sig === sig) return known.el;
+    const el = item(conv);
+    if (known) known.el.replaceWith(el);
+    rows.set(id, { el, sig });
+    return el;
   }
 
   function retryButton() {
@@ -52,7 +81,10 @@ export function mountConversationList(container) {
   }
 
   function item(conv) {
-    const { user, last_message: last, unread_count: unread, online } = conv;
+    const { user, last_message: last, unread_count: unread } = conv;
+    // null: blocked either way, so no presence (not even "offline").
+    const online = store.shownOnline(user.id);
+    const blocked = store.isBlocked(user.id);
     const name = displayName(user);
     const mine = last && last.sender_id === store.state.me.id;
     const typing = store.isTyping(user.id);
@@ -62,15 +94,16 @@ export function mountConversationList(container) {
       : h(
           'span',
           { class: 'conv-preview' },
-          mine ? h('span', { class: `tick tick-${last.status}`, 'aria-hidden': 'true', text: TICKS[last.status] ?? '' }) : null,
+          mine ? statusTick(last.status) : null,
           mine ? 'You: ' : null,
           last ? h('bdi', { text: firstLine(last.content) }) : 'No messages yet',
         );
     const label = [
       name,
       online ? 'online' : null,
+      blocked ? 'blocked' : null,
       unread ? `${unread} unread ${unread === 1 ? 'message' : 'messages'}` : null,
-      typing ? 'typing' : last ? `${mine ? `you (${STATUS_WORDS[last.status]?.toLowerCase()})` : name}: ${firstLine(last.content)}` : null,
+      typing ? 'typing' : last ? `${mine ? `you (${statusWord(last.status).toLowerCase()})` : name}: ${firstLine(last.content)}` : null,
     ]
       .filter(Boolean)
       .join(', ');
@@ -94,6 +127,7 @@ export function mountConversationList(container) {
             'span',
             { class: 'conv-top' },
             h('span', { class: 'conv-name' }, h('bdi', { text: name })),
+            blocked ? h('span', { class: 'tag tag-quiet', text: 'Blocked' }) : null,
             last ? h('time', { class: 'conv-time', datetime: last.created_at, text: listTime(new Date(last.created_at)) }) : null,
           ),
           h(

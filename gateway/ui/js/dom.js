@@ -57,6 +57,27 @@ export function fill(el, ...children) {
   return append(el, children);
 }
 
+/**
+ * Makes `parent`'s children exactly `desired`, moving as few nodes as
+ * possible: nodes kept across renders stay the same elements (focus, hover
+ * and a click on its way are not lost).
+ */
+export function reconcile(parent, desired) {
+  let cursor = parent.firstChild;
+  for (const node of desired) {
+    if (node === cursor) {
+      cursor = cursor.nextSibling;
+    } else {
+      parent.insertBefore(node, cursor);
+    }
+  }
+  while (cursor) {
+    const next = cursor.nextSibling;
+    cursor.remove();
+    cursor = next;
+  }
+}
+
 /** Visually hidden text for screen readers. */
 export function srOnly(text) {
   return h('span', { class: 'sr-only', text });

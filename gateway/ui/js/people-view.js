@@ -1,7 +1,8 @@
-// Finding people (search by name) and a person's profile, with block/unblock.
+// Finding people (search by name) and a person's profile, with block/unblock
+// and reporting.
 
 import { api, describe } from './api.js';
-import { fill, h, icon, srOnly } from './dom.js';
+import { fill, h, icon, reconcile, srOnly } from './dom.js';
 import { age, displayName, lastSeen } from './format.js';
 import * as store from './store.js';
 import { avatar, busy, emptyState, errorLine, toast } from './widgets.js';
@@ -31,9 +32,16 @@ export function mountSearch(container) {
   fill(container, h('section', { class: 'page' }, pageHeader('Find people'), form, status, results, more));
 
   let query = '';
+  /** The query whose answer is on screen (a repeat is not searched again). */
+  let shownQuery = null;
   let cursor = null;
   let sequence = 0;
   let timer = null;
+  /** Words typed whose search has not started yet (the delay runs). */
+  let typing = false;
+  /** user id → its row, kept while that person stays in the results, so a
+   *  fresh answer never swaps the row under a pointer about to click it. */
+  const rows = new Map();
 
   async function search(append = false) {
     const mine = ++sequence;
@@ -46,9 +54,15 @@ export function mountSearch(container) {
       cursor = page.next_cursor;
       const people = page.users.filter((hit) => hit.user.id !== store.state.me.id);
       for (const hit of people) store.rememberPerson(hit.user);
-      const rows = people.map(row);
-      if (append) results.append(...rows);
-      else fill(results, rows);
+      shownQuery = query;
+      const wanted = people.map(rowFor);
+      if (append) {
+        results.append(...wanted.filter((el) => !el.isConnected));
+      } else {
+        const keep = new Set(people.map((hit) => hit.user.id));
+        for (const id of rows.keys()) if (!keep.has(id)) rows.delete(id);
+        reconcile(results, wanted);
+      }
       more.hidden = !cursor;
       const shown = results.children.length;
       status.textContent = shown
@@ -59,7 +73,19 @@ export function mountSearch(container) {
     } catch (e) {
       if (mine !== sequence) return;
       status.textContent = describe(e);
+    } finally {
+      if (mine === sequence && !typing) results.removeAttribute('aria-busy');
     }
+  }
+
+  /** The row of a hit: the one on screen when it shows the same card, else a new one. */
+  function rowFor(hit) {
+    const sig = JSON.stringify([hit.user.display_name, hit.user.username, store.shownOnline(hit.user.id) === null ? null : hit.online]);
+    const known = rows.get(hit.user.id);
+    if (known && known.sig === sig) return known.el;
+    const el = row(hit);
+    rows.set(hit.user.id, { el, sig });
+    return el;
   }
 
   function row({ user, online }) {
@@ -70,7 +96,7 @@ export function mountSearch(container) {
       h(
         'a',
         { class: 'person-link', href: `#/people/${user.id}` },
-        avatar(user, 'md', online),
+        avatar(user, 'md', store.shownOnline(user.id) === null ? null : online),
         h('span', { class: 'person-names' }, h('span', { class: 'person-name' }, h('bdi', { text: name })), h('span', { class: 'person-username', text: `@${user.username}` })),
       ),
       h('a', { class: 'button small', href: `#/chat/${user.id}`, 'aria-label': `Message ${name}`, text: 'Message' }),
@@ -79,8 +105,18 @@ export function mountSearch(container) {
 
   input.addEventListener('input', () => {
     clearTimeout(timer);
+    // Until the answer for these words is in, the results are not final.
+    results.setAttribute('aria-busy', 'true');
+    typing = true;
     timer = setTimeout(() => {
-      query = input.value.trim();
+      typing = false;
+      const wanted = input.value.trim();
+      // The same words (a space added, a letter typed and erased): nothing to redo.
+      if (wanted === query && shownQuery === wanted) {
+        results.removeAttribute('aria-busy');
+        return;
+      }
+      query = wanted;
       cursor = null;
       search();
     }, SEARCH_DELAY_MS);
@@ -91,6 +127,18 @@ export function mountSearch(container) {
 
   return () => clearTimeout(timer);
 }
+
+const REPORT_REASONS = [
+  ['spam', 'Spam'],
+  ['harassment', 'Harassment or bullying'],
+  ['inappropriate', 'Inappropriate messages or profile'],
+  ['scam', 'A scam or asking for money'],
+  ['underage', 'They seem to be under 18'],
+  ['other', 'Something else'],
+];
+const NOTE_MAX = 1_000;
+/** The API takes at most this many messages in a report. */
+const REPORT_MESSAGES_MAX = 50;
 
 export function mountProfile(container, userId) {
   const section = h('section', { class: 'page' });
@@ -104,10 +152,15 @@ export function mountProfile(container, userId) {
       const info = await api('GET', `/api/users/${userId}`);
       if (gone) return;
       store.rememberPerson(info.user, { online: info.online, last_seen: info.last_seen });
+      store.setUnavailable(userId, false);
       render(info);
     } catch (e) {
       if (gone) return;
       if (blockedHere) return renderBlocked(blockedHere);
+      // My own block hides their profile from me too: say so, with the way back.
+      const blocked = store.state.blocked.get(userId);
+      if (e.code === 'not_found' && blocked) return renderBlocked(blocked);
+      if (e.code === 'not_found') store.setUnavailable(userId, true);
       fill(
         section,
         pageHeader('Profile', '#/people'),
@@ -130,6 +183,7 @@ export function mountProfile(container, userId) {
           'div',
           { class: 'actions' },
           h('a', { class: 'button primary', href: `#/chat/${user.id}` }, icon('chat'), h('span', { text: 'Send a message' })),
+          h('button', { type: 'button', class: 'danger-quiet', text: 'Report', on: { click: () => reportForm(user, actions, error) } }),
           h('button', { type: 'button', class: 'danger-quiet', text: 'Block', on: { click: () => confirmBlock(user, actions, error) } }),
         );
     fill(
@@ -172,6 +226,7 @@ export function mountProfile(container, userId) {
         try {
           await api('POST', `/api/users/${user.id}/block`);
           blockedHere = user;
+          store.setBlocked(user, true);
           store.refreshConversationsSoon();
           toast(`${name} is blocked.`);
           renderBlocked(user);
@@ -191,6 +246,7 @@ export function mountProfile(container, userId) {
         try {
           await api('DELETE', `/api/users/${user.id}/block`);
           blockedHere = null;
+          store.setBlocked(user, false);
           store.refreshConversationsSoon();
           toast(`${name} is unblocked.`);
           load();
@@ -211,6 +267,71 @@ export function mountProfile(container, userId) {
         h('div', { class: 'actions' }, unblock),
         error.el,
       ),
+    );
+  }
+
+  /** Reporting, in place of the actions: a reason, a note, and their recent messages as evidence. */
+  function reportForm(user, actions, error) {
+    const name = displayName(user);
+    error.clear();
+    const reason = h(
+      'select',
+      { id: `report-reason-${user.id}`, required: true },
+      h('option', { value: '', text: 'Choose a reason' }),
+      REPORT_REASONS.map(([value, text]) => h('option', { value, text })),
+    );
+    const note = h('textarea', { id: `report-note-${user.id}`, rows: 3, maxlength: NOTE_MAX, dir: 'auto' });
+    // Their messages to me that this page holds, newest first: what moderators need to see.
+    const theirs = [...(store.state.chats.get(user.id)?.messages.values() ?? [])]
+      .filter((m) => m.sender_id === user.id)
+      .sort((a, b) => b.id - a.id)
+      .slice(0, REPORT_MESSAGES_MAX)
+      .map((m) => m.id);
+    const include = h('input', { type: 'checkbox', checked: theirs.length > 0 });
+    const send = h('button', { type: 'submit', class: 'danger', text: 'Send report' });
+    const cancel = h('button', { type: 'button', text: 'Cancel', on: { click: load } });
+    const form = h(
+      'form',
+      { class: 'report-form', novalidate: true, 'aria-label': `Report ${name}` },
+      h('p', { class: 'confirm-text', text: `Report ${name} to Totilove's moderators. They will not know it was you. Reporting does not block them.` }),
+      h('div', { class: 'field' }, h('label', { for: reason.id, text: 'Reason' }), reason),
+      h('div', { class: 'field' }, h('label', { for: note.id, text: 'Anything to add? (optional)' }), note),
+      theirs.length ? h('label', { class: 'check' }, include, ` Include their last ${theirs.length === 1 ? 'message' : `${theirs.length} messages`}`) : null,
+      h('div', { class: 'confirm-buttons' }, send, cancel),
+    );
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      if (!reason.value) {
+        error.show('Please choose a reason.');
+        reason.focus();
+        return;
+      }
+      busy(send, async () => {
+        const body = { reason: reason.value };
+        if (note.value.trim()) body.note = note.value.trim();
+        if (include.checked && theirs.length) body.message_ids = theirs;
+        try {
+          await api('POST', `/api/users/${user.id}/report`, body);
+        } catch (err) {
+          error.show(err);
+          return;
+        }
+        toast('Thank you. Your report was sent to the moderators.');
+        reported(user, actions, error);
+      });
+    });
+    fill(actions, form);
+    reason.focus();
+  }
+
+  /** After a report: thanks, and blocking offered (a report does not block). */
+  function reported(user, actions, error) {
+    const name = displayName(user);
+    const block = h('button', { type: 'button', class: 'danger-quiet', text: `Block ${name}`, on: { click: () => confirmBlock(user, actions, error) } });
+    fill(
+      actions,
+      h('p', { class: 'confirm-text', role: 'status', text: `Thank you: your report about ${name} was sent. You can also block them, so that neither of you can message the other.` }),
+      h('div', { class: 'confirm-buttons' }, block, h('button', { type: 'button', text: 'Done', on: { click: load } })),
     );
   }
 

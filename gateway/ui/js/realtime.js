@@ -163,7 +163,7 @@ function onFrame(data) {
       if (frame.more) send({ type: 'sync', after: frame.up_to_id });
       break;
     case 'error':
-      if (frame.client_msg_id) store.failPending(frame.client_msg_id, frame.message);
+      if (frame.client_msg_id) store.failPending(frame.client_msg_id, frame.code, frame.message);
       else console.warn('The server refused a frame:', frame.code, frame.message);
       break;
     default:

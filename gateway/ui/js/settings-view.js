@@ -4,6 +4,7 @@
 import { api, describe } from './api.js';
 import { fill, h, icon, srOnly } from './dom.js';
 import { ago, charCount, deviceName, displayName, fullDate } from './format.js';
+import * as notify from './notify.js';
 import * as store from './store.js';
 import { avatar, busy, emptyState, errorLine, field, showFormError, toast } from './widgets.js';
 
@@ -12,6 +13,7 @@ const PROFILE_LIMITS = { display_name: 50, bio: 500, gender: 50, location: 100, 
 export function mountSettings(container, { onLogout }) {
   const me = store.state.me;
   const privacyBox = h('div', { class: 'settings-list' });
+  const notifyBox = h('div', { class: 'settings-list' });
   const sessionsBox = h('div', { class: 'settings-list' });
   const blocksBox = h('div', { class: 'settings-list' });
   const logout = h('button', { type: 'button', class: 'danger-quiet' }, icon('logout'), h('span', { text: 'Log out' }));
@@ -48,6 +50,7 @@ export function mountSettings(container, { onLogout }) {
       identity,
       h('section', { class: 'card', 'aria-labelledby': 'profile-h' }, h('h3', { id: 'profile-h', text: 'Your profile' }), profileForm()),
       h('section', { class: 'card', 'aria-labelledby': 'privacy-h' }, h('h3', { id: 'privacy-h', text: 'Privacy' }), privacyBox),
+      h('section', { class: 'card', 'aria-labelledby': 'notify-h' }, h('h3', { id: 'notify-h', text: 'Notifications' }), notifyBox),
       h(
         'section',
         { class: 'card', 'aria-labelledby': 'sessions-h' },
@@ -59,6 +62,7 @@ export function mountSettings(container, { onLogout }) {
     ),
   );
   loadPrivacy();
+  renderNotifications();
   loadSessions();
   loadBlocks();
 
@@ -176,6 +180,42 @@ export function mountSettings(container, { onLogout }) {
     );
   }
 
+  // ---- notifications (this browser's, asked for on a click) ----
+  function renderNotifications() {
+    const permission = notify.permission();
+    if (permission === 'unsupported') {
+      fill(notifyBox, h('p', { class: 'muted', text: 'This browser cannot show notifications.' }));
+      return;
+    }
+    if (permission === 'denied') {
+      fill(notifyBox, h('p', { class: 'muted', text: 'Notifications are blocked for Totilove in this browser’s settings. Allow them there to get them here.' }));
+      return;
+    }
+    if (permission === 'default') {
+      const turnOn = h('button', { type: 'button', text: 'Turn on notifications' });
+      turnOn.addEventListener('click', () =>
+        busy(turnOn, async () => {
+          const answer = await notify.ask();
+          if (answer === 'granted') toast('You will be notified of new messages while Totilove is in the background.');
+          renderNotifications();
+        }),
+      );
+      fill(notifyBox, h('p', { class: 'hint', text: 'Get a notification when a message arrives while Totilove is in the background.' }), turnOn);
+      return;
+    }
+    const box = h('input', { type: 'checkbox', checked: notify.enabled() });
+    box.addEventListener('change', () => notify.setEnabled(box.checked));
+    fill(
+      notifyBox,
+      h(
+        'div',
+        { class: 'field privacy-setting' },
+        h('label', { class: 'check' }, box, ' Notify me of new messages'),
+        h('p', { class: 'hint', text: 'While Totilove is in the background, on this browser.' }),
+      ),
+    );
+  }
+
   // ---- sessions ----
   async function loadSessions() {
     fill(sessionsBox, h('p', { class: 'muted', text: 'Loading…' }));
@@ -268,6 +308,7 @@ export function mountSettings(container, { onLogout }) {
         busy(unblock, async () => {
           try {
             await api('DELETE', `/api/users/${user.id}/block`);
+            store.setBlocked(user, false);
             toast(`${name} is unblocked.`);
             store.refreshConversationsSoon();
             loadBlocks();

@@ -15,6 +15,9 @@ import { mountSettings } from './settings-view.js';
 import * as store from './store.js';
 import { avatar, emptyState } from './widgets.js';
 
+/** The conversation list is asked again on focus at most this often. */
+const LIST_REFRESH_MS = 30_000;
+
 function parseRoute(hash) {
   const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean);
   const id = /^[1-9]\d{0,15}$/.test(parts[1] ?? '') ? Number(parts[1]) : null;
@@ -135,10 +138,20 @@ export function mountShell(root, { onLogout }) {
   renderConnection();
   renderTitle();
   window.addEventListener('hashchange', route);
+  // Coming back to the tab: presence and blocks may have changed unseen
+  // (a block sends no event), so the list is asked again, at most every 30 s.
+  let listAskedAt = Date.now();
+  const onFocus = () => {
+    if (Date.now() - listAskedAt < LIST_REFRESH_MS) return;
+    listAskedAt = Date.now();
+    store.refreshConversationsSoon();
+  };
+  window.addEventListener('focus', onFocus);
   route();
 
   return () => {
     window.removeEventListener('hashchange', route);
+    window.removeEventListener('focus', onFocus);
     clearInterval(countdown);
     clearTimeout(countdown);
     for (const off of offs) off();

@@ -5,7 +5,7 @@
 // Messages are keyed by id everywhere, so the same message arriving twice
 // (history, a live event, a sync replay) is stored once.
 
-import { api } from './api.js';
+import { api, friendly } from './api.js';
 import { uuid } from './format.js';
 
 /** A typing indicator lapses by itself after this long without a repeat. */
@@ -37,6 +37,11 @@ export const state = {
   people: new Map(),
   /** user id → `{online, last_seen}` */
   presence: new Map(),
+  /** user id → `user`: the people I blocked (their presence is not shown). */
+  blocked: new Map(),
+  /** Ids whose profile answered 404 or whose messages were refused as
+   *  `blocked`: they blocked me, or left. No presence is shown for them. */
+  unavailable: new Set(),
   /** user id → timer that ends their typing indicator */
   typing: new Map(),
   /** other user id → chat (see newChat) */
@@ -70,6 +75,8 @@ export function signOut() {
     conversationsError: null,
     people: new Map(),
     presence: new Map(),
+    blocked: new Map(),
+    unavailable: new Set(),
     typing: new Map(),
     chats: new Map(),
     outbox: new Map(),
@@ -98,11 +105,76 @@ export function updateMe(user, profile) {
   emit('me');
 }
 
+/**
+ * A person's card, fresh from the server (a profile, a search hit). A new
+ * name (they renamed themselves) reaches every view showing them.
+ */
 export function rememberPerson(user, presence = null) {
+  const known = state.people.get(user.id);
+  const renamed = known && (known.display_name !== user.display_name || known.username !== user.username);
   state.people.set(user.id, user);
   const conv = state.conversations.get(user.id);
   if (conv) conv.user = user;
+  if (state.blocked.has(user.id)) state.blocked.set(user.id, user);
   if (presence) setPresence(user.id, presence.online, presence.last_seen, { quiet: true });
+  if (renamed) emit('people', { userId: user.id });
+}
+
+// ---- blocks and people who are not available ----------------------------------------
+
+/** Loads whom I blocked (their presence is hidden; their chat offers Unblock). */
+export async function loadBlocks() {
+  try {
+    const { users } = await api('GET', '/api/blocks');
+    state.blocked = new Map(users.map((u) => [u.id, u]));
+    emit('blocks');
+    emit('presence');
+  } catch {
+    // Not fatal: blocking from here still updates the set.
+  }
+}
+
+/** I blocked (or unblocked) `user` from this page. */
+export function setBlocked(user, blocked) {
+  if (blocked) {
+    state.blocked.set(user.id, user);
+    setTyping(user.id, false);
+  } else {
+    state.blocked.delete(user.id);
+  }
+  emit('blocks', { userId: user.id });
+  emit('presence', { userId: user.id });
+}
+
+export function isBlocked(userId) {
+  return state.blocked.has(userId);
+}
+
+/** `userId` is not available to me (404, or a send refused as `blocked`), or is again. */
+export function setUnavailable(userId, unavailable) {
+  if (unavailable === state.unavailable.has(userId)) return;
+  if (unavailable) {
+    state.unavailable.add(userId);
+    setTyping(userId, false);
+  } else {
+    state.unavailable.delete(userId);
+  }
+  emit('availability', { userId, unavailable });
+  emit('presence', { userId });
+}
+
+/** Something live from `userId` (a message, typing, presence) proves they can reach me again. */
+function heardFrom(userId) {
+  if (state.unavailable.has(userId)) setUnavailable(userId, false);
+}
+
+/**
+ * Whether to show `userId` as online: true or false, or null for nobody's
+ * business (someone I blocked, or who is not available to me): no dot at all.
+ */
+export function shownOnline(userId) {
+  if (state.blocked.has(userId) || state.unavailable.has(userId)) return null;
+  return state.presence.get(userId)?.online ?? state.conversations.get(userId)?.online ?? false;
 }
 
 // ---- conversations ------------------------------------------------------------
@@ -255,6 +327,7 @@ export function receiveMessage(m) {
   const otherId = otherOf(m);
   const mine = m.sender_id === state.me.id;
   if (mine) state.outbox.delete(m.client_msg_id);
+  else heardFrom(otherId);
   const chat = state.chats.get(otherId);
   if (chat) storeMessage(chat, m);
 
@@ -347,12 +420,13 @@ export function pendingFor(otherId) {
 }
 
 /** The server refused a send (`error` with its client_msg_id): show why. */
-export function failPending(clientMsgId, message) {
+export function failPending(clientMsgId, code, message) {
   const p = state.outbox.get(clientMsgId);
   if (!p) return;
   p.state = 'failed';
-  p.error = message;
+  p.error = friendly(code, message);
   emit('chat', { otherId: p.to, kind: 'pending' });
+  if (code === 'blocked' && !state.blocked.has(p.to)) setUnavailable(p.to, true);
 }
 
 /** Puts a failed message back in line, with the same client_msg_id. */
@@ -376,6 +450,7 @@ export function discardPending(clientMsgId) {
 // ---- presence and typing ----------------------------------------------------------
 
 export function setPresence(userId, online, lastSeen, { quiet = false } = {}) {
+  if (!quiet) heardFrom(userId);
   const known = state.presence.get(userId);
   state.presence.set(userId, { online, last_seen: lastSeen ?? known?.last_seen ?? null });
   const conv = state.conversations.get(userId);
@@ -389,6 +464,7 @@ export function isTyping(userId) {
 }
 
 export function setTyping(userId, typing) {
+  if (typing) heardFrom(userId);
   const timer = state.typing.get(userId);
   if (timer) clearTimeout(timer);
   if (typing) {

@@ -2,7 +2,7 @@
 // the API's validation messages, busy buttons, toasts.
 
 import { ApiError, describe } from './api.js';
-import { h, srOnly } from './dom.js';
+import { h } from './dom.js';
 import { displayName, hue, initials } from './format.js';
 
 /**
@@ -19,7 +19,24 @@ export function avatar(user, size = 'md', online = null) {
 }
 
 export function presenceDot(online) {
-  return h('span', { class: online ? 'dot dot-online' : 'dot', title: online ? 'Online' : 'Offline' }, srOnly(online ? 'online' : 'offline'));
+  const label = online ? 'Online' : 'Offline';
+  return h('span', { class: online ? 'dot dot-online' : 'dot', role: 'img', 'aria-label': label, title: label });
+}
+
+// A message's way to the other person. Read differs from delivered by shape
+// (a filled badge), not only by colour, and each says its word to screen
+// readers and in a tooltip.
+const TICKS = { sent: '✓', delivered: '✓✓', read: '✓✓' };
+const TICK_LABELS = { sent: 'Sent', delivered: 'Delivered', read: 'Read' };
+
+/** The tick of one of my messages: `sent`, `delivered` or `read`. */
+export function statusTick(status) {
+  const label = TICK_LABELS[status] ?? 'Sent';
+  return h('span', { class: `tick tick-${status}`, role: 'img', 'aria-label': label, title: label, text: TICKS[status] ?? TICKS.sent });
+}
+
+export function statusWord(status) {
+  return TICK_LABELS[status] ?? 'Sent';
 }
 
 /** A form-level error line, announced when it appears. */
@@ -81,7 +98,7 @@ export function showFormError(err, fields, formError) {
     const text = err.message.toLowerCase();
     const target = fields.find((f) => new RegExp(`\\b${f.name}\\b`).test(text));
     if (target) {
-      target.showError(err.message);
+      target.showError(describe(err));
       target.control.focus();
       return;
     }
