@@ -40,6 +40,7 @@ impl Application {
         let passwords = Passwords::new(
             config.password_hash_concurrency,
             config.register_hash_concurrency,
+            config.hash_cost,
         )
         .await?;
         let users = Users::new(db.clone());

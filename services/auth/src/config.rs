@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use totilove_kit::config::{self, Secret, Source};
 
+use crate::passwords::HashCost;
+
 /// HS256 keys shorter than the hash output weaken the signature.
 const MIN_JWT_SECRET_BYTES: usize = 32;
 
@@ -40,6 +42,9 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// The same for registrations, which have threads of their own.
     pub register_hash_concurrency: usize,
+    /// The cost of new password hashes: OWASP's minimum unless lowered for
+    /// load tests (`ARGON2_MEMORY_KIB`, `ARGON2_ITERATIONS`).
+    pub hash_cost: HashCost,
     /// PostgreSQL connections in the pool.
     pub database_pool_size: u32,
     /// How often the Redis copy of who hides their presence is rebuilt from
@@ -75,6 +80,10 @@ impl Config {
             // with one shared pool (test suites and load tools register in
             // bursts), while a flood of them never holds a login's permit.
             register_hash_concurrency: src.parse_or("REGISTER_HASH_CONCURRENCY", cores)?,
+            hash_cost: HashCost {
+                memory_kib: src.parse_or("ARGON2_MEMORY_KIB", HashCost::OWASP.memory_kib)?,
+                iterations: src.parse_or("ARGON2_ITERATIONS", HashCost::OWASP.iterations)?,
+            },
             database_pool_size: src.parse_or("AUTH_DATABASE_POOL_SIZE", 16)?,
             privacy_sync_interval: src.seconds_or("PRIVACY_SYNC_INTERVAL_SECS", 5)?,
         };
@@ -110,6 +119,10 @@ impl Config {
         anyhow::ensure!(
             self.password_hash_concurrency > 0 && self.register_hash_concurrency > 0,
             "settings PASSWORD_HASH_CONCURRENCY and REGISTER_HASH_CONCURRENCY must be positive"
+        );
+        anyhow::ensure!(
+            self.hash_cost.memory_kib >= 8 && self.hash_cost.iterations >= 1,
+            "settings ARGON2_MEMORY_KIB (at least 8) and ARGON2_ITERATIONS (at least 1) are too low"
         );
         anyhow::ensure!(
             self.database_pool_size > 0,
@@ -161,6 +174,7 @@ mod tests {
         assert_eq!(config.login_failures_per_account, 10);
         assert_eq!(config.registrations_per_hour, 5_000);
         assert!(config.register_hash_concurrency >= 1);
+        assert_eq!(config.hash_cost, HashCost::OWASP);
         assert_eq!(config.effective_touch_interval(), Duration::from_secs(60));
     }
 
@@ -173,5 +187,23 @@ mod tests {
             config.effective_touch_interval(),
             Duration::from_millis(500)
         );
+    }
+
+    #[test]
+    fn hashing_can_be_lowered_for_load_tests_but_not_to_nothing() {
+        let mut s = settings(&"k".repeat(32));
+        s.insert("ARGON2_MEMORY_KIB".into(), "64".into());
+        s.insert("ARGON2_ITERATIONS".into(), "1".into());
+        let config = Config::from_source(&s).expect("valid");
+        assert_eq!(
+            config.hash_cost,
+            HashCost {
+                memory_kib: 64,
+                iterations: 1
+            }
+        );
+        s.insert("ARGON2_ITERATIONS".into(), "0".into());
+        let err = Config::from_source(&s).expect_err("refused");
+        assert!(err.to_string().contains("ARGON2_ITERATIONS"));
     }
 }

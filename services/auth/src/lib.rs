@@ -29,3 +29,4 @@ mod windows;
 
 pub use app::{Application, SERVICE_NAME};
 pub use config::Config;
+pub use passwords::HashCost;

@@ -1,5 +1,10 @@
 //! The auth service binary.
 
+// Password hashes take 19 MiB each; glibc keeps such blocks after they are
+// freed, mimalloc returns them (see `passwords.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = totilove_kit::telemetry::init("auth");

@@ -1,4 +1,7 @@
-//! Password hashing: argon2id at OWASP's parameters (19 MiB, t=2, p=1).
+//! Password hashing: argon2id at OWASP's parameters (19 MiB, t=2, p=1), or
+//! cheaper ones set for load tests only (`ARGON2_MEMORY_KIB`,
+//! `ARGON2_ITERATIONS`). A stored hash carries its own parameters, so hashes
+//! made under either setting verify under the other.
 //!
 //! Each hash takes a core for tens of milliseconds, so it runs off the async
 //! runtime, and a semaphore bounds how many run at once: a burst of logins
@@ -8,7 +11,11 @@
 //! pool: the allocator keeps each thread's freed 19 MiB for reuse, and the
 //! blocking pool's ever-changing threads spread those over many arenas (the
 //! process grew to ~800 MB after a few thousand logins and stayed there).
-//! With one thread per permit the memory stays at about permits × 19 MiB.
+//! That alone did not bound it: glibc raises its mmap threshold to the
+//! block's size after the first free and then serves later blocks from
+//! arenas it never gives back (4 threads kept ~620 MB after 400 hashes). The
+//! binary therefore runs on mimalloc (`main.rs`), which returns a freed
+//! block to the system within milliseconds.
 //!
 //! Logins and registrations have permits and threads of their own: with one
 //! shared queue, a flood of registrations would make every login wait behind
@@ -32,6 +39,25 @@ struct HashPool {
     jobs: mpsc::SyncSender<Job>,
 }
 
+/// The cost of a new hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashCost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+}
+
+impl HashCost {
+    /// OWASP's minimum for argon2id.
+    pub const OWASP: Self = Self {
+        memory_kib: Params::DEFAULT_M_COST,
+        iterations: Params::DEFAULT_T_COST,
+    };
+
+    fn params(self) -> Result<Params, Error> {
+        Params::new(self.memory_kib, self.iterations, 1, None).map_err(Error::internal)
+    }
+}
+
 #[derive(Clone)]
 pub struct Passwords {
     /// Verifying logins.
@@ -41,38 +67,51 @@ pub struct Passwords {
     /// Verified against when the login names nobody, so an unknown user costs
     /// the same time as a wrong password and the two cannot be told apart.
     dummy_hash: Arc<str>,
+    cost: HashCost,
 }
 
-fn argon2() -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::DEFAULT)
-}
-
-fn hash_blocking(password: &[u8]) -> Result<String, Error> {
-    argon2()
+fn hash_blocking(password: &[u8], cost: HashCost) -> Result<String, Error> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, cost.params()?)
         .hash_password(password)
         .map(|hash| hash.to_string())
         .map_err(Error::internal)
 }
 
+fn verify_blocking(password: &[u8], hash: &str) -> bool {
+    // The hash's own parameters are used, whatever the current setting.
+    Argon2::default().verify_password(password, hash).is_ok()
+}
+
 impl Passwords {
     /// Starts `logins` threads verifying logins and `registrations` threads
-    /// hashing new passwords; computes the dummy hash (one hash at startup).
-    pub async fn new(logins: usize, registrations: usize) -> anyhow::Result<Self> {
+    /// hashing new passwords at `cost`; computes the dummy hash (one hash at
+    /// startup, at the same cost, so unknown users take as long as known).
+    pub async fn new(logins: usize, registrations: usize, cost: HashCost) -> anyhow::Result<Self> {
+        if cost != HashCost::OWASP {
+            tracing::warn!(
+                memory_kib = cost.memory_kib,
+                iterations = cost.iterations,
+                "password hashing below OWASP's minimum: for load tests only, never in production"
+            );
+        }
         let mut random = [0u8; 32];
         rand::Rng::fill(&mut rand::rng(), &mut random);
-        let dummy_hash = tokio::task::spawn_blocking(move || hash_blocking(&random)).await??;
+        let dummy_hash =
+            tokio::task::spawn_blocking(move || hash_blocking(&random, cost)).await??;
         Ok(Self {
             logins: HashPool::start("login", logins)?,
             registrations: HashPool::start("register", registrations)?,
             dummy_hash: dummy_hash.into(),
+            cost,
         })
     }
 
     /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) of a new password.
     pub async fn hash(&self, password: &Password) -> Result<String, Error> {
         let password = password.as_bytes().to_vec();
+        let cost = self.cost;
         self.registrations
-            .run(move || hash_blocking(&password))
+            .run(move || hash_blocking(&password, cost))
             .await?
     }
 
@@ -88,7 +127,7 @@ impl Passwords {
         let password = password.as_bytes().to_vec();
         let matches = self
             .logins
-            .run(move || argon2().verify_password(&password, &*hash).is_ok())
+            .run(move || verify_blocking(&password, &hash))
             .await?;
         Ok(known && matches)
     }
@@ -148,7 +187,9 @@ mod tests {
 
     #[tokio::test]
     async fn logins_are_verified_while_every_registration_thread_is_busy() {
-        let passwords = Passwords::new(1, 1).await.expect("hashing threads");
+        let passwords = Passwords::new(1, 1, HashCost::OWASP)
+            .await
+            .expect("hashing threads");
         let (release, held) = mpsc::channel::<()>();
         let registrations = passwords.registrations.clone();
         let busy = tokio::spawn(async move {
@@ -174,5 +215,25 @@ mod tests {
 
         release.send(()).expect("the held job waits");
         busy.await.expect("joined").expect("ran");
+    }
+
+    #[tokio::test]
+    async fn a_hash_verifies_whatever_the_cost_set_since() {
+        let cheap = HashCost {
+            memory_kib: 64,
+            iterations: 1,
+        };
+        let low = Passwords::new(1, 1, cheap).await.expect("hashing threads");
+        let password = Password::try_from("correct horse battery".to_owned()).expect("valid");
+        let hash = low.hash(&password).await.expect("hashed");
+        assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{hash}");
+
+        let owasp = Passwords::new(1, 1, HashCost::OWASP)
+            .await
+            .expect("hashing threads");
+        let offered = OfferedPassword::try_from("correct horse battery".to_owned()).expect("valid");
+        assert!(owasp.verify(&offered, Some(&hash)).await.expect("verified"));
+        let wrong = OfferedPassword::try_from("wrong horse battery".to_owned()).expect("valid");
+        assert!(!owasp.verify(&wrong, Some(&hash)).await.expect("verified"));
     }
 }
