@@ -34,7 +34,8 @@ use super::{
 };
 use crate::{routes::messages::message_json, state::Intercepted, ws::protocol::ServerEvent};
 
-/// Events waiting for one person's chain.
+/// Events waiting for one person's chain. They wait boxed: the queue
+/// allocates room for 32 at once, and an `Event` is 128 bytes.
 const QUEUE: usize = 1024;
 /// Messages asked per repair round (the message service's `Sync` limit).
 const REPAIR_BATCH: u32 = 1000;
@@ -51,7 +52,7 @@ const TYPERS_KEPT: usize = 64;
 /// The part of a chain the hub and the dispatcher see.
 pub(crate) struct UserChain {
     pub user_id: i64,
-    events: mpsc::Sender<Event>,
+    events: mpsc::Sender<Box<Event>>,
     needs_repair: AtomicBool,
     retired: AtomicBool,
     wake: Notify,
@@ -82,7 +83,7 @@ impl UserChain {
     /// Queues an event from the person's channel; on overflow the event is
     /// dropped and the chain repairs instead.
     pub fn push(&self, event: Event) {
-        if self.events.try_send(event).is_err() {
+        if self.events.try_send(Box::new(event)).is_err() {
             tracing::warn!(
                 user_id = self.user_id,
                 "chain queue full; dropping an event and repairing"
@@ -137,10 +138,10 @@ struct Chain {
     typing_from: HashMap<i64, Instant>,
 }
 
-async fn run(hub: Arc<Inner>, shared: Arc<UserChain>, mut queue: mpsc::Receiver<Event>) {
+async fn run(hub: Arc<Inner>, shared: Arc<UserChain>, mut queue: mpsc::Receiver<Box<Event>>) {
     let user_id = shared.user_id;
     let channel = user_channel(user_id);
-    if subscribe(&hub, &shared, &channel).await {
+    if Box::pin(subscribe(&hub, &shared, &channel)).await {
         let mut chain = Chain {
             hub: hub.clone(),
             shared: shared.clone(),
@@ -156,7 +157,7 @@ async fn run(hub: Arc<Inner>, shared: Arc<UserChain>, mut queue: mpsc::Receiver<
     // (whose SUBSCRIBE waits for this stripe, so it cannot be undone here).
     let _turn = hub.stripe(user_id).lock().await;
     if !hub.has_chain(user_id)
-        && let Err(e) = hub.subscriber.unsubscribe(channel).await
+        && let Err(e) = Box::pin(hub.subscriber.unsubscribe(channel)).await
     {
         tracing::debug!(user_id, error = %e, "could not unsubscribe (Redis down?)");
     }
@@ -200,7 +201,7 @@ impl Chain {
     /// message service (the head, repairs) are retried with backoff, and
     /// meanwhile statuses, presence and typing still flow: only messages
     /// wait for the chain to be whole again.
-    async fn follow(&mut self, queue: &mut mpsc::Receiver<Event>) {
+    async fn follow(&mut self, queue: &mut mpsc::Receiver<Box<Event>>) {
         loop {
             if self.shared.is_retired() {
                 return;
@@ -210,14 +211,16 @@ impl Chain {
             }
             let due = self.last_id.is_none() || self.behind;
             if due && Instant::now() >= self.next_try {
-                self.catch_up().await;
+                // Boxed: the calls' futures are kilobytes, and inline they
+                // would make every person's idle chain task that large.
+                Box::pin(self.catch_up()).await;
                 continue;
             }
             tokio::select! {
                 biased;
                 () = self.shared.wake.notified() => {}
                 event = queue.recv() => match event {
-                    Some(event) => self.on_event(event),
+                    Some(event) => self.on_event(*event),
                     None => return,
                 },
                 () = tokio::time::sleep_until(self.next_try), if due => {}

@@ -32,9 +32,10 @@ use crate::{
 /// socket (1009). Between the contract's 16 KiB and this, a frame is read
 /// and refused with `frame_too_large`, and the socket stays usable.
 pub const HARD_FRAME_CAP: usize = 64 * 1024;
-/// The read buffer of a socket: small, since most frames are tiny and an
-/// idle socket should cost little (tungstenite's default is 128 KiB).
-const READ_BUFFER: usize = 4 * 1024;
+/// The read buffer of a socket: small, since most frames are a few hundred
+/// bytes and an idle socket keeps it (tungstenite's default is 128 KiB; a
+/// larger frame is read in several calls).
+const READ_BUFFER: usize = 1024;
 /// Writes accumulate up to this before going out (the writer also flushes
 /// whenever its queue is empty).
 const WRITE_BUFFER: usize = 16 * 1024;

@@ -65,7 +65,10 @@ impl<'a> Reader<'a> {
     }
 
     pub async fn run(&mut self, stream: &mut SplitStream<WebSocket>) -> Ending {
-        self.link.open_presence().await;
+        // Calls to the services are boxed: their futures are kilobytes, and
+        // inline they would make every idle socket's task that large too
+        // (a task is as big as the largest state it can be in).
+        Box::pin(self.link.open_presence()).await;
         loop {
             // Any frame, pongs to our pings included, proves the peer alive.
             let next = tokio::time::timeout(self.settings.idle_timeout, stream.next()).await;
@@ -76,7 +79,7 @@ impl<'a> Reader<'a> {
                 Ok(Some(Ok(message))) => message,
             };
             let refusal = match message {
-                Message::Text(text) => self.on_text(&text).await,
+                Message::Text(text) => Box::pin(self.on_text(&text)).await,
                 Message::Binary(_) => Some(Refusal {
                     code: "invalid_request",
                     message: "frames must be text (JSON)".into(),
@@ -161,7 +164,7 @@ impl<'a> Reader<'a> {
             Ok(sent) => {
                 self.push(Outgoing::SendFinished {
                     client_msg_id,
-                    ack: Some((sent.message, sent.created)),
+                    ack: Some(Box::new((sent.message, sent.created))),
                 })
                 .await;
             }

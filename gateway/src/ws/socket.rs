@@ -59,7 +59,7 @@ pub(super) async fn serve(
     }
     .to_frame();
     if sink.send(Message::Text(hello)).await.is_err() {
-        link.close().await;
+        Box::pin(link.close()).await;
         return;
     }
 
@@ -103,7 +103,8 @@ pub(super) async fn serve(
             let _ = tokio::time::timeout(GOODBYE, sink.close()).await;
         }
     }
-    link.close().await;
+    // Boxed, like the reader's calls: see `Reader::run`.
+    Box::pin(link.close()).await;
 }
 
 /// Resolves when the hub asks this socket to close.

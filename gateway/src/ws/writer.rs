@@ -114,7 +114,8 @@ impl Writer {
                         Ok(())
                     }
                     (None, None) => Ok(()),
-                    (Some((message, created)), Some(i)) => {
+                    (Some(ack), Some(i)) => {
+                        let (message, created) = *ack;
                         if self.own[i].1 {
                             // Its echo came first and was written as `sent`.
                             self.own.remove(i);
@@ -129,7 +130,7 @@ impl Writer {
                         }
                         sink.feed(sent(&message)).await
                     }
-                    (Some((message, _)), None) => sink.feed(sent(&message)).await,
+                    (Some(ack), None) => sink.feed(sent(&ack.0)).await,
                 }
             }
             Outgoing::Replay {
@@ -222,7 +223,7 @@ mod tests {
     fn finished(id: i64, client_msg_id: &str, created: bool) -> Outgoing {
         Outgoing::SendFinished {
             client_msg_id: client_msg_id.into(),
-            ack: Some((message(id, ME, client_msg_id), created)),
+            ack: Some(Box::new((message(id, ME, client_msg_id), created))),
         }
     }
 
