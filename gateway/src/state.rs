@@ -14,6 +14,9 @@ use totilove_proto::{
 
 use crate::Config;
 
+/// The largest answer taken from the message service.
+const MAX_MESSAGE_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
 /// A gRPC channel that adds the internal credential and trace context to every call.
 pub type Intercepted = InterceptedService<Channel, Outbound>;
 
@@ -57,7 +60,11 @@ impl AppState {
                     presence: HealthClient::new(presence.clone()),
                 },
                 auth: AuthServiceClient::with_interceptor(auth, outbound.clone()),
-                messages: MessageServiceClient::with_interceptor(messages, outbound.clone()),
+                // The conversation list can be 1000 last messages of 16 KB
+                // each, beyond tonic's default 4 MiB (sync pages are capped
+                // by the service).
+                messages: MessageServiceClient::with_interceptor(messages, outbound.clone())
+                    .max_decoding_message_size(MAX_MESSAGE_ANSWER_BYTES),
                 presence: PresenceServiceClient::with_interceptor(presence, outbound),
                 redis,
                 config,

@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::{
     helpers::{TestApp, expect_json},
-    ws_helpers::{Ws, close_code, is_policy_close, new_id, try_connect},
+    ws_helpers::{Ws, close_code, is_policy_close, new_id, try_connect, ws_url},
 };
 
 #[tokio::test]
@@ -425,4 +426,74 @@ async fn typing_frames_are_accepted_silently() {
     ws.ping().await;
     let res = app.get("/api/conversations", &alice.token).await;
     expect_json(res, StatusCode::OK).await;
+}
+
+/// Opens Bob's socket over a TCP connection with a tiny receive buffer, so
+/// that once the test stops reading, the gateway's writes back up at once.
+async fn open_with_small_window(base: &str, token: &str) -> Ws {
+    use tokio_tungstenite::{MaybeTlsStream, tungstenite::client::IntoClientRequest};
+    let addr: std::net::SocketAddr = base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("a gateway address");
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    socket.set_recv_buffer_size(4096).expect("a small window");
+    let tcp = socket.connect(addr).await.expect("connected");
+    let mut request = ws_url(base).into_client_request().expect("a request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("a header"),
+    );
+    let (stream, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
+        .await
+        .expect("upgraded");
+    Ws::ready(stream).await
+}
+
+#[tokio::test]
+async fn a_socket_whose_peer_stops_reading_is_closed_not_buffered_and_sync_recovers_everything() {
+    let app = TestApp::start_with(&[
+        ("WS_OUTBOX_CAPACITY", "8"),
+        ("SEND_RATE_PER_SEC", "10000"),
+        ("SEND_BURST", "10000"),
+    ])
+    .await;
+    let alice = app.person("alice").await;
+    let bob = app.person("bob").await;
+    let mut slow = open_with_small_window(app.system.url(), &bob.token).await;
+
+    // Bob stops reading. ~9.6 MB of messages (16 KB frames) is more than
+    // the kernel's buffers on both ends plus the gateway's 1 MiB write
+    // buffer and 8 queued items: a gateway that kept buffering would hold
+    // it all in memory; ours must give up on the socket.
+    const SENT: usize = 600;
+    let content = "😀".repeat(4000);
+    let sends = (0..SENT).map(|_| app.send_ok(&alice, bob.id, &content));
+    let mut ids = Vec::new();
+    let mut sends = futures::stream::iter(sends).buffered(8);
+    while let Some(message) = sends.next().await {
+        ids.push(message["id"].as_i64().expect("an id"));
+    }
+    ids.sort_unstable();
+
+    // Reading again: what was buffered, then the end of the socket.
+    let (close, before) = slow.closed().await;
+    let live = before.iter().filter(|e| e["type"] == "message").count();
+    assert!(
+        live < SENT,
+        "every message reached a socket that did not read"
+    );
+    if close.is_some() {
+        assert_eq!(close_code(&close), Some(1013), "{close:?}");
+    }
+
+    // Nothing is lost: a new socket's sync brings every message, once.
+    let mut again = Ws::open(app.system.url(), &bob.token).await;
+    let synced: Vec<i64> = again
+        .sync_all(0)
+        .await
+        .iter()
+        .map(|m| m["id"].as_i64().expect("an id"))
+        .collect();
+    assert_eq!(synced, ids);
 }

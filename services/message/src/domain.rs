@@ -12,6 +12,10 @@ pub const DEFAULT_HISTORY_LIMIT: u32 = 50;
 pub const MAX_HISTORY_LIMIT: u32 = 100;
 /// Sync pages: the largest (and default) size.
 pub const MAX_SYNC_LIMIT: u32 = 1000;
+/// A sync page also stops at this many bytes of content (`more` then says
+/// the rest follows): 1000 messages of 16 KB would be 16 MB in one gRPC
+/// answer (tonic refuses more than 4 MiB) and in one socket's queue.
+pub const MAX_SYNC_BYTES: usize = 1024 * 1024;
 
 /// A person's id: a positive integer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
