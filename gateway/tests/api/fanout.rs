@@ -84,7 +84,7 @@ async fn messages_flow_both_ways_live_between_two_gateway_instances() {
 }
 
 #[tokio::test]
-async fn concurrent_sends_reach_every_socket_exactly_once_in_id_order() {
+async fn concurrent_rest_and_socket_sends_reach_every_socket_exactly_once_in_id_order() {
     let mut app = TestApp::start_with(&[("SEND_BURST", "100000")]).await;
     let second = app.system.spawn_gateway().await;
     let g1 = app.system.url().to_owned();
@@ -94,7 +94,13 @@ async fn concurrent_sends_reach_every_socket_exactly_once_in_id_order() {
     let carol = app.person("carol").await;
     let dave = app.person("dave").await;
     let erin = app.person("erin").await;
+    let frank = app.person("frank").await;
     let before = id_of(&app.send_ok(&erin, carol.id, "before everything").await);
+    // Frank sends over sockets, one on each gateway, while the others use REST.
+    let frank_sockets = [
+        Ws::open(&g1, &frank.token).await,
+        Ws::open(&g2, &frank.token).await,
+    ];
 
     let sockets = vec![
         (alice.clone(), Ws::open(&g1, &alice.token).await),
@@ -113,8 +119,11 @@ async fn concurrent_sends_reach_every_socket_exactly_once_in_id_order() {
         (&erin, &alice, 40),
         (&dave, &bob, 40),
     ];
+    let over_sockets: Vec<(&Person, &Person, usize)> =
+        vec![(&frank, &alice, 60), (&frank, &bob, 60)];
     let count_for = |who: &Person| -> usize {
         plan.iter()
+            .chain(&over_sockets)
             .filter(|(from, to, _)| from.id == who.id || to.id == who.id)
             .map(|(_, _, n)| n)
             .sum()
@@ -146,7 +155,24 @@ async fn concurrent_sends_reach_every_socket_exactly_once_in_id_order() {
             (from.id, to.id, id_of(&message))
         })
     });
-    let acked: Vec<(i64, i64, i64)> = join_all(sends).await;
+    let socket_sends =
+        frank_sockets
+            .into_iter()
+            .zip(&over_sockets)
+            .map(|(mut ws, (from, to, n))| {
+                let (from, to, n) = (from.id, to.id, *n);
+                async move {
+                    let mut acked = Vec::with_capacity(n);
+                    for i in 0..n {
+                        let message = ws.send_message(to, &format!("socket → {to} #{i}")).await;
+                        acked.push((from, to, id_of(&message)));
+                    }
+                    acked
+                }
+            });
+    let (mut acked, over_socket): (Vec<(i64, i64, i64)>, Vec<Vec<(i64, i64, i64)>>) =
+        futures::future::join(join_all(sends), join_all(socket_sends)).await;
+    acked.extend(over_socket.into_iter().flatten());
 
     let expected_for = |who: i64| -> BTreeSet<i64> {
         acked
