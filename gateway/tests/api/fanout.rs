@@ -19,6 +19,9 @@ use crate::{
     ws_helpers::{Ws, close_code, new_id},
 };
 
+/// A stored message: (sender, receiver, id).
+type Acked = (i64, i64, i64);
+
 fn id_of(message: &Value) -> i64 {
     message["id"].as_i64().expect("a message id")
 }
@@ -170,7 +173,7 @@ async fn concurrent_rest_and_socket_sends_reach_every_socket_exactly_once_in_id_
                     acked
                 }
             });
-    let (mut acked, over_socket): (Vec<(i64, i64, i64)>, Vec<Vec<(i64, i64, i64)>>) =
+    let (mut acked, over_socket): (Vec<Acked>, Vec<Vec<Acked>>) =
         futures::future::join(join_all(sends), join_all(socket_sends)).await;
     acked.extend(over_socket.into_iter().flatten());
 
