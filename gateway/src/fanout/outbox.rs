@@ -17,11 +17,11 @@ use tokio::sync::{
 use totilove_kit::events::MessageJson;
 
 /// One item for a socket's writer.
-#[derive(Debug)]
 ///
 /// Kept small (boxing the rare big payloads): a socket's queue allocates
 /// room for 32 items when it is created, so every idle socket pays 32 times
 /// this size.
+#[derive(Debug)]
 pub enum Outgoing {
     /// A live message to or from the socket's person, in their chain's order.
     /// The writer decides per socket whether it is a `message` or the `sent`
