@@ -41,6 +41,8 @@ pub struct Health {
     pub auth: HealthClient<Channel>,
     pub message: HealthClient<Channel>,
     pub presence: HealthClient<Channel>,
+    /// When `/readyz` last found each of its checks down (see `routes::health`).
+    pub last_down: Arc<std::sync::Mutex<[Option<tokio::time::Instant>; 5]>>,
 }
 
 impl AppState {
@@ -58,6 +60,7 @@ impl AppState {
                     auth: HealthClient::new(auth.clone()),
                     message: HealthClient::new(messages.clone()),
                     presence: HealthClient::new(presence.clone()),
+                    last_down: Arc::default(),
                 },
                 auth: AuthServiceClient::with_interceptor(auth, outbound.clone()),
                 // The conversation list can be 1000 last messages of 16 KB

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
-use fred::interfaces::ClientLike;
 use serde::Serialize;
 use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
@@ -14,6 +13,12 @@ use crate::{http::ApiJson, state::AppState};
 
 /// Each probe's budget: a readiness check must answer fast, and all run at once.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// A check seen down stays down until it has passed for this long. The
+/// services probe their stores once a second: right after Redis restarts,
+/// their last reports still say "up" while their connections are only about
+/// to fail and reconnect, so answers without this wait went 200, then 503,
+/// then 200 again.
+const SETTLE: Duration = Duration::from_secs(3);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -53,7 +58,8 @@ impl From<bool> for Check {
     }
 }
 
-/// 200 when everything is up, else 503; the body says what is down. A store
+/// 200 when everything is up (and has stayed up for `SETTLE` since it was
+/// last seen down), else 503; the body says what is down. A store
 /// is up when every service using it says so (and, for Redis, the gateway's
 /// own pool answers too).
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
@@ -68,22 +74,34 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         serving(&h.presence, "redis"),
         redis_answers(&state),
     );
-    let checks = Checks {
-        auth: auth.into(),
-        message: message.into(),
-        presence: presence.into(),
-        postgres: (auth_pg && message_pg).into(),
-        redis: (auth_redis && presence_redis && own_redis).into(),
+    let now = tokio::time::Instant::now();
+    let [auth, message, presence, postgres, redis] = {
+        let mut last_down = h.last_down.lock().unwrap_or_else(|p| p.into_inner());
+        let up_now = [
+            auth,
+            message,
+            presence,
+            auth_pg && message_pg,
+            auth_redis && presence_redis && own_redis,
+        ];
+        std::array::from_fn(|i| {
+            if !up_now[i] {
+                last_down[i] = Some(now);
+            }
+            let settled = last_down[i].is_none_or(|at| now.duration_since(at) >= SETTLE);
+            Check::from(up_now[i] && settled)
+        })
     };
-    let ready = [
-        checks.auth,
-        checks.message,
-        checks.presence,
-        checks.postgres,
-        checks.redis,
-    ]
-    .iter()
-    .all(|c| *c == Check::Ok);
+    let checks = Checks {
+        auth,
+        message,
+        presence,
+        postgres,
+        redis,
+    };
+    let ready = [auth, message, presence, postgres, redis]
+        .iter()
+        .all(|c| *c == Check::Ok);
     let status = if ready {
         StatusCode::OK
     } else {
@@ -105,6 +123,5 @@ async fn serving(client: &HealthClient<Channel>, service: &str) -> bool {
 }
 
 async fn redis_answers(state: &AppState) -> bool {
-    let ping = state.redis().ping::<String>(None);
-    matches!(tokio::time::timeout(CHECK_TIMEOUT, ping).await, Ok(Ok(_)))
+    totilove_kit::redis::serves(state.redis()).await
 }

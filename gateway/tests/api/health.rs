@@ -67,4 +67,19 @@ async fn readyz_says_redis_is_down_when_it_is() {
     app.system.redis.restart().await;
     let (status, body) = readyz_until(&app, |s, _| s == StatusCode::OK).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Back means back: no flapping while pooled connections reconnect.
+    let steady_until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < steady_until {
+        let res = app
+            .http
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .expect("answered");
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.expect("JSON");
+        assert_eq!(status, StatusCode::OK, "readiness flapped: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

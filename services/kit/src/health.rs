@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use fred::{clients::Pool, interfaces::ClientLike};
+use fred::clients::Pool;
 use sqlx::PgPool;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
@@ -29,7 +29,7 @@ impl Store {
         let check = async {
             match self {
                 Store::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.is_ok(),
-                Store::Redis(pool) => pool.ping::<String>(None).await.is_ok(),
+                Store::Redis(pool) => crate::redis::serves(pool).await,
             }
         };
         tokio::time::timeout(Duration::from_secs(2), check)

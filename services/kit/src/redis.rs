@@ -18,6 +18,25 @@ use fred::{
 };
 use tokio::sync::broadcast;
 
+/// Whether the pool can serve: some client of it answers a PING within 2 s.
+/// Commands go to connected clients first (fred's `prefer_connected`), so one
+/// that answers is enough; asking a single client made readiness flap after
+/// a Redis restart, whenever the one asked was still reconnecting.
+pub async fn serves(pool: &Pool) -> bool {
+    if pool.clients().is_empty() {
+        return false; // (select_ok wants at least one future)
+    }
+    let pings = pool.clients().iter().map(|client| {
+        Box::pin(async move {
+            match tokio::time::timeout(Duration::from_secs(2), client.ping::<String>(None)).await {
+                Ok(Ok(_)) => Ok(()),
+                _ => Err(()),
+            }
+        })
+    });
+    futures::future::select_ok(pings).await.is_ok()
+}
+
 /// SET of the ids of people whose `show_online` is off. The auth service
 /// owns the setting (PostgreSQL) and keeps this copy; the presence service
 /// reads it on every lookup and event, so it needs no RPC to hide someone.
