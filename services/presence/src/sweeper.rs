@@ -52,5 +52,10 @@ pub async fn run(store: Store, fanout: Fanout, every: Duration) {
                 }
             }
         }
+        // Once a tick, one SCARD: the count is the same for every instance
+        // (take the max over instances, not the sum).
+        if let Ok(online) = store.online_count().await {
+            metrics::gauge!("totilove_presence_online_users").set(online as f64);
+        }
     }
 }
