@@ -199,9 +199,8 @@ impl From<tonic::Status> for Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::RowNotFound => return Error::not_found("record"),
-            _ => {}
+        if let sqlx::Error::RowNotFound = &e {
+            return Error::not_found("record");
         }
         // Every other PostgreSQL failure that becomes an answer is counted.
         metrics::counter!("totilove_store_errors_total", "store" => "postgres").increment(1);
