@@ -39,6 +39,12 @@ pub fn addr_from(src: &impl Source) -> Option<String> {
     src.var("METRICS_ADDR")
 }
 
+/// Whether this process records metrics (some `METRICS_ADDR` was served):
+/// for measurements that cost more than a counter, such as a store query.
+pub fn enabled() -> bool {
+    HANDLE.get().is_some()
+}
+
 /// Installs the recorder once per process; later calls give the same handle.
 pub fn recorder() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
