@@ -104,7 +104,7 @@ impl Exporter {
                 tracing::warn!(error = %e, "metrics listener stopped");
             }
         });
-        tracing::info!(%addr, "metrics listening on http://{addr}/metrics");
+        tracing::info!("metrics listening on http://{addr}/metrics");
         Ok(Self { addr, task })
     }
 
