@@ -6,6 +6,8 @@ use totilove_kit::config::{Env, Secret, Source};
 pub struct Config {
     /// Where browsers connect (`GATEWAY_ADDR`).
     pub listen_addr: String,
+    /// Where `/metrics` is served, never on `GATEWAY_ADDR` (`METRICS_ADDR`); unset: not served, never on `GATEWAY_ADDR`.
+    pub metrics_addr: Option<String>,
     pub auth_url: String,
     pub message_url: String,
     pub presence_url: String,
@@ -37,6 +39,7 @@ impl Config {
     pub fn from_source(src: &impl Source) -> anyhow::Result<Self> {
         Ok(Self {
             listen_addr: src.var_or("GATEWAY_ADDR", "127.0.0.1:8080"),
+            metrics_addr: totilove_kit::metrics::addr_from(src),
             auth_url: src.var_or("AUTH_URL", "http://127.0.0.1:50051"),
             message_url: src.var_or("MESSAGE_URL", "http://127.0.0.1:50052"),
             presence_url: src.var_or("PRESENCE_URL", "http://127.0.0.1:50053"),

@@ -14,12 +14,15 @@ use std::future::Future;
 
 use axum::Router;
 use tokio::net::TcpListener;
+use totilove_kit::metrics::Exporter;
 
 pub use config::Config;
 pub use state::AppState;
 
 pub struct Application {
     listener: TcpListener,
+    /// Serves `/metrics` while the application lives.
+    metrics: Option<Exporter>,
     router: Router,
     /// Live events to this instance's sockets; stopped with the server.
     hub: fanout::Hub,
@@ -27,6 +30,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
         let listener = TcpListener::bind(&config.listen_addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen_addr))?;
@@ -35,6 +39,7 @@ impl Application {
         let router = routes::router(state).layer(axum::Extension(hub.clone()));
         Ok(Self {
             listener,
+            metrics,
             router,
             hub,
         })
@@ -42,6 +47,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The port of `/metrics`, when `METRICS_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|m| m.addr().port())
     }
 
     pub async fn run_until_stopped(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use fred::clients::Pool as RedisPool;
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
-use totilove_kit::{grpc::Outbound, health::HealthClient};
+use totilove_kit::{grpc::Outbound, health::HealthClient, metrics_grpc::GrpcMetrics};
 use totilove_proto::{
     auth::v1::auth_service_client::AuthServiceClient,
     message::v1::message_service_client::MessageServiceClient,
@@ -17,8 +17,9 @@ use crate::Config;
 /// The largest answer taken from the message service.
 const MAX_MESSAGE_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
-/// A gRPC channel that adds the internal credential and trace context to every call.
-pub type Intercepted = InterceptedService<Channel, Outbound>;
+/// A gRPC channel that adds the internal credential and trace context to
+/// every call, and counts the calls (`totilove_grpc_client_*`).
+pub type Intercepted = InterceptedService<GrpcMetrics<Channel>, Outbound>;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -62,13 +63,22 @@ impl AppState {
                     presence: HealthClient::new(presence.clone()),
                     last_down: Arc::default(),
                 },
-                auth: AuthServiceClient::with_interceptor(auth, outbound.clone()),
+                auth: AuthServiceClient::with_interceptor(
+                    GrpcMetrics::client(auth),
+                    outbound.clone(),
+                ),
                 // The conversation list can be 1000 last messages of 16 KB
                 // each, beyond tonic's default 4 MiB (sync pages are capped
                 // by the service).
-                messages: MessageServiceClient::with_interceptor(messages, outbound.clone())
-                    .max_decoding_message_size(MAX_MESSAGE_ANSWER_BYTES),
-                presence: PresenceServiceClient::with_interceptor(presence, outbound),
+                messages: MessageServiceClient::with_interceptor(
+                    GrpcMetrics::client(messages),
+                    outbound.clone(),
+                )
+                .max_decoding_message_size(MAX_MESSAGE_ANSWER_BYTES),
+                presence: PresenceServiceClient::with_interceptor(
+                    GrpcMetrics::client(presence),
+                    outbound,
+                ),
                 redis,
                 config,
             }),

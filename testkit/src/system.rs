@@ -24,6 +24,8 @@ pub type Intercepted = InterceptedService<Channel, Outbound>;
 /// A running service: its URL, stopped when dropped.
 pub struct Service {
     pub url: String,
+    /// `http://127.0.0.1:port/metrics`, when started with `METRICS_ADDR`.
+    pub metrics_url: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     running: Running,
 }
@@ -40,24 +42,28 @@ enum Running {
     },
 }
 
-/// Builds a service on the runtime it is called on, answers its port, and
+/// The ports a started service answers: gRPC, and `/metrics` if served.
+type Ports = (u16, Option<u16>);
+
+/// Builds a service on the runtime it is called on, answers its ports, and
 /// runs it until the stop signal.
 type Start = Box<
     dyn FnOnce(
             oneshot::Receiver<()>,
-            oneshot::Sender<u16>,
+            oneshot::Sender<Ports>,
         ) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>
         + Send,
 >;
 
 impl Service {
-    fn spawn<F>(port: u16, run: impl FnOnce(oneshot::Receiver<()>) -> F) -> Self
+    fn spawn<F>((port, metrics): Ports, run: impl FnOnce(oneshot::Receiver<()>) -> F) -> Self
     where
         F: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
         let (stop, stopped) = oneshot::channel();
         Self {
             url: format!("http://127.0.0.1:{port}"),
+            metrics_url: metrics_url(metrics),
             stop: Some(stop),
             running: Running::Task(tokio::spawn(run(stopped))),
         }
@@ -87,9 +93,10 @@ impl Service {
             });
             runtime.shutdown_background();
         });
-        let port = port_rx.await.expect("the service starts");
+        let (port, metrics) = port_rx.await.expect("the service starts");
         Self {
             url: format!("http://127.0.0.1:{port}"),
+            metrics_url: metrics_url(metrics),
             stop: Some(stop),
             running: Running::Thread {
                 kill: Some(kill),
@@ -156,6 +163,10 @@ pub struct TestSystem {
     pub message: Vec<Service>,
     pub presence: Vec<Service>,
     pub gateways: Vec<Gateway>,
+}
+
+fn metrics_url(port: Option<u16>) -> Option<String> {
+    port.map(|p| format!("http://127.0.0.1:{p}/metrics"))
 }
 
 /// The URLs of `replicas`, comma-separated (how services are addressed).
@@ -245,7 +256,7 @@ impl TestSystem {
             .await
             .expect("gateway starts");
         let port = app.port();
-        let service = Service::spawn(port, |stop| {
+        let service = Service::spawn((port, app.metrics_port()), |stop| {
             app.run_until_stopped(async {
                 let _ = stop.await;
             })
@@ -302,7 +313,7 @@ async fn run_service(
     kind: Kind,
     settings: HashMap<String, String>,
     stop: oneshot::Receiver<()>,
-    port: oneshot::Sender<u16>,
+    port: oneshot::Sender<Ports>,
 ) -> anyhow::Result<()> {
     let stopped = async {
         let _ = stop.await;
@@ -312,7 +323,7 @@ async fn run_service(
             let app =
                 totilove_auth::Application::build(totilove_auth::Config::from_source(&settings)?)
                     .await?;
-            let _ = port.send(app.port());
+            let _ = port.send((app.port(), app.metrics_port()));
             app.run_until_stopped(stopped).await
         }
         Kind::Message => {
@@ -320,7 +331,7 @@ async fn run_service(
                 &settings,
             )?)
             .await?;
-            let _ = port.send(app.port());
+            let _ = port.send((app.port(), app.metrics_port()));
             app.run_until_stopped(stopped).await
         }
         Kind::Presence => {
@@ -328,7 +339,7 @@ async fn run_service(
                 totilove_presence::Config::from_source(&settings)?,
             )
             .await?;
-            let _ = port.send(app.port());
+            let _ = port.send((app.port(), app.metrics_port()));
             app.run_until_stopped(stopped).await
         }
     }
@@ -345,9 +356,10 @@ async fn start(kind: Kind, settings: &HashMap<String, String>, isolated: bool) -
     let (stop, stopped) = oneshot::channel();
     let (port_tx, port_rx) = oneshot::channel();
     let task = tokio::spawn(run_service(kind, settings, stopped, port_tx));
-    let port = port_rx.await.expect("the service starts");
+    let (port, metrics) = port_rx.await.expect("the service starts");
     Service {
         url: format!("http://127.0.0.1:{port}"),
+        metrics_url: metrics_url(metrics),
         stop: Some(stop),
         running: Running::Task(task),
     }

@@ -84,6 +84,7 @@ impl UserChain {
     /// dropped and the chain repairs instead.
     pub fn push(&self, event: Event) {
         if self.events.try_send(Box::new(event)).is_err() {
+            metrics::counter!("totilove_fanout_gaps_total", "cause" => "queue_full").increment(1);
             tracing::warn!(
                 user_id = self.user_id,
                 "chain queue full; dropping an event and repairing"
@@ -256,6 +257,8 @@ impl Chain {
                         for message in reply.messages {
                             let message = message_json(message);
                             if message.id > self.last_id.unwrap_or(after) {
+                                metrics::counter!("totilove_fanout_repaired_messages_total")
+                                    .increment(1);
                                 self.deliver(message);
                             }
                         }
@@ -293,6 +296,7 @@ impl Chain {
                 } else if prev_id == last_id {
                     self.deliver(message);
                 } else {
+                    metrics::counter!("totilove_fanout_gaps_total", "cause" => "gap").increment(1);
                     tracing::info!(
                         user_id = self.shared.user_id,
                         last_id,

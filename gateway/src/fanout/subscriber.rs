@@ -70,6 +70,8 @@ pub(crate) async fn dispatch(hub: Arc<Inner>) {
         let message = match messages.recv().await {
             Ok(message) => message,
             Err(RecvError::Lagged(missed)) => {
+                metrics::counter!("totilove_fanout_gaps_total", "cause" => "dispatcher_lag")
+                    .increment(1);
                 tracing::warn!(missed, "the dispatcher fell behind; repairing every chain");
                 hub.repair_all();
                 continue;

@@ -1,7 +1,7 @@
 //! The layers every request passes through, outermost first. Each says why
 //! it sits where it does.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::{
     Router,
@@ -10,7 +10,10 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
-use totilove_kit::Code;
+use totilove_kit::{
+    Code,
+    metrics::{intern, seconds_since},
+};
 use tower::ServiceBuilder;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
@@ -33,6 +36,9 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn layers(router: Router<AppState>, config: &Config) -> Router<AppState> {
     router.layer(
         ServiceBuilder::new()
+            // Outermost, so it counts the status the browser really gets
+            // (timeouts and rewritten errors included) and the whole latency.
+            .layer(middleware::from_fn(http_metrics))
             // Outermost, so that every response carries it, including those
             // made by the layers below (CORS preflights, timeouts, rewritten errors).
             .layer(SetResponseHeaderLayer::overriding(
@@ -77,6 +83,38 @@ fn request_span(req: &Request) -> tracing::Span {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     tracing::info_span!("HTTP request", method = %req.method(), path, request_id)
+}
+
+/// Counts each request by route template (never the raw path: ids would
+/// make every series unique), method and status, and times it. WebSocket
+/// upgrades count once, as their 101.
+async fn http_metrics(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| intern(p.as_str()));
+    let method = method_label(req.method());
+    let start = Instant::now();
+    let res = next.run(req).await;
+    let status = intern(res.status().as_str());
+    metrics::counter!("totilove_http_requests_total", "route" => route, "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("totilove_http_request_duration_seconds", "route" => route, "method" => method)
+        .record(seconds_since(start));
+    res
+}
+
+/// The methods the API serves; any other (a client may invent them) is `other`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::HEAD => "HEAD",
+        _ => "other",
+    }
 }
 
 /// CORS for the configured origins only, with credentials (the cookie), so

@@ -48,6 +48,7 @@ pub(super) async fn serve(
         mut outbox,
         mut close,
     } = attached;
+    let _open = OpenSocket::count();
     let settings = hub.settings().clone();
     let mut lifecycle = hub.lifecycle();
     let (mut sink, mut stream) = socket.split();
@@ -73,6 +74,7 @@ pub(super) async fn serve(
             ending = stopping(&mut lifecycle) => ending,
         }
     };
+    metrics::counter!("totilove_ws_closes_total", "reason" => ending.label()).increment(1);
     match ending {
         Ending::Crash => {
             // Dropping the socket and the link unregisters it silently.
@@ -105,6 +107,40 @@ pub(super) async fn serve(
     }
     // Boxed, like the reader's calls: see `Reader::run`.
     Box::pin(link.close()).await;
+}
+
+impl Ending {
+    /// The `reason` label of `totilove_ws_closes_total`.
+    fn label(self) -> &'static str {
+        match self {
+            Ending::PeerGone => "peer_gone",
+            Ending::Crash => "crash",
+            Ending::Close(CloseReason::TOO_SLOW) => "too_slow",
+            Ending::Close(CloseReason::SESSION_ENDED) => "session_ended",
+            Ending::Close(CloseReason::TOO_MANY_REFUSALS) => "too_many_refusals",
+            Ending::Close(CloseReason::IDLE) => "idle",
+            Ending::Close(CloseReason::SHUTDOWN) => "shutdown",
+            Ending::Close(CloseReason::TOO_BIG) => "too_big",
+            Ending::Close(_) => "other",
+        }
+    }
+}
+
+/// Counts an open socket in `totilove_ws_sockets_open` for as long as it lives,
+/// whichever way `serve` returns.
+struct OpenSocket;
+
+impl OpenSocket {
+    fn count() -> Self {
+        metrics::gauge!("totilove_ws_sockets_open").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        metrics::gauge!("totilove_ws_sockets_open").decrement(1.0);
+    }
 }
 
 /// Resolves when the hub asks this socket to close.

@@ -169,11 +169,14 @@ impl Writer {
             }
             // Acknowledge now, in the chain's order; the RPC's answer is skipped.
             self.own[i].1 = true;
+            metrics::counter!("totilove_ws_messages_delivered_total", "kind" => "sent")
+                .increment(1);
             return sink.feed(sent(message)).await;
         }
         if message.id <= self.replayed_up_to {
             return Ok(());
         }
+        metrics::counter!("totilove_ws_messages_delivered_total", "kind" => "message").increment(1);
         sink.feed(Message::Text(live.frame.clone())).await
     }
 }

@@ -5,7 +5,10 @@ use std::future::Future;
 use fred::clients::Pool as RedisPool;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use totilove_kit::health::{self, Store};
+use totilove_kit::{
+    health::{self, Store},
+    metrics::Exporter,
+};
 use totilove_proto::auth::v1::auth_service_server::AuthServiceServer;
 
 use crate::{
@@ -20,6 +23,8 @@ pub const SERVICE_NAME: &str = "totilove.auth.v1.AuthService";
 
 pub struct Application {
     listener: TcpListener,
+    /// Serves `/metrics` while the application lives.
+    metrics: Option<Exporter>,
     db: PgPool,
     redis: RedisPool,
     api: AuthApi,
@@ -28,6 +33,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
         let db = totilove_kit::postgres::connect_and_migrate(
             &config.database_url,
             "auth",
@@ -80,6 +86,7 @@ impl Application {
         let listener = totilove_kit::grpc::bind(&config.listen_addr).await?;
         Ok(Self {
             listener,
+            metrics,
             db,
             redis,
             api,
@@ -89,6 +96,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The port of `/metrics`, when `METRICS_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|m| m.addr().port())
     }
 
     pub async fn run_until_stopped(

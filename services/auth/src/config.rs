@@ -13,6 +13,8 @@ const MIN_JWT_SECRET_BYTES: usize = 32;
 pub struct Config {
     /// Where the gRPC server listens (`AUTH_LISTEN_ADDR`, loopback by default).
     pub listen_addr: String,
+    /// Where `/metrics` is served (`METRICS_ADDR`); unset: not served.
+    pub metrics_addr: Option<String>,
     pub database_url: String,
     pub redis_url: String,
     pub internal_token: Secret,
@@ -61,6 +63,7 @@ impl Config {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let config = Self {
             listen_addr: src.var_or("AUTH_LISTEN_ADDR", "127.0.0.1:50051"),
+            metrics_addr: totilove_kit::metrics::addr_from(src),
             database_url: src.required("DATABASE_URL")?,
             redis_url: src.required("REDIS_URL")?,
             internal_token: src.secret("INTERNAL_TOKEN")?,

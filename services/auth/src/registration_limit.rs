@@ -42,6 +42,7 @@ impl RegistrationLimit {
         match counts.first().and_then(|c| c.over(self.per_hour)) {
             Some(left) => {
                 tracing::info!("registration refused: too many from this address");
+                metrics::counter!("totilove_rate_limited_total", "kind" => "register").increment(1);
                 Err(Error::rate_limited(windows::retry_after_secs(left)))
             }
             None => Ok(()),

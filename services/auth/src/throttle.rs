@@ -99,6 +99,7 @@ impl Throttle {
         match wait {
             Some(left) => {
                 tracing::info!("login attempt throttled");
+                metrics::counter!("totilove_rate_limited_total", "kind" => "login").increment(1);
                 Err(Error::rate_limited(windows::retry_after_secs(left)))
             }
             None => Ok(attempt),

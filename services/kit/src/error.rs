@@ -199,8 +199,12 @@ impl From<tonic::Status> for Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::RowNotFound = &e {
+            return Error::not_found("record");
+        }
+        // Every other PostgreSQL failure that becomes an answer is counted.
+        metrics::counter!("totilove_store_errors_total", "store" => "postgres").increment(1);
         match &e {
-            sqlx::Error::RowNotFound => Error::not_found("record"),
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
@@ -233,6 +237,7 @@ impl From<sqlx::Error> for Error {
 impl From<fred::error::Error> for Error {
     fn from(e: fred::error::Error) -> Self {
         tracing::warn!(error = %e, "Redis error");
+        metrics::counter!("totilove_store_errors_total", "store" => "redis").increment(1);
         Error::unavailable("the cache")
     }
 }

@@ -21,7 +21,7 @@ use tonic::{
 use tower::{Layer, Service, layer::util::Stack};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::config::Secret;
+use crate::{config::Secret, metrics_grpc::GrpcMetricsLayer};
 
 pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-token";
 /// Health checks are open: orchestrators probe them without the credential.
@@ -89,11 +89,13 @@ fn endpoint(url: &str) -> anyhow::Result<Endpoint> {
 /// and makes the caller's trace context the parent of each request's span.
 pub fn server(
     token: &Secret,
-) -> Server<Stack<RequireCredentialLayer, tower::layer::util::Identity>> {
+) -> Server<Stack<RequireCredentialLayer, Stack<GrpcMetricsLayer, tower::layer::util::Identity>>> {
     Server::builder()
         .timeout(Duration::from_secs(9))
         .tcp_nodelay(true)
         .trace_fn(request_span)
+        // Outside the credential check, so refused calls are counted too.
+        .layer(GrpcMetricsLayer::server())
         .layer(RequireCredentialLayer {
             token: token.clone(),
         })

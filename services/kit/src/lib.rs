@@ -9,6 +9,8 @@ pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod health;
+pub mod metrics;
+pub mod metrics_grpc;
 pub mod postgres;
 pub mod redis;
 pub mod shutdown;

@@ -88,6 +88,7 @@ fn bucket_key(user: UserId) -> String {
 }
 
 fn rate_limited(wait: Duration) -> Error {
+    metrics::counter!("totilove_rate_limited_total", "kind" => "send").increment(1);
     let mut e = Error::rate_limited(wait.as_secs_f64().ceil() as u64);
     e.message = "too many messages; slow down".to_owned();
     e

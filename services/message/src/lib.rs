@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use totilove_kit::{
     config::{self, Secret, Source},
     health::{self, Store as HealthStore},
+    metrics::Exporter,
 };
 use totilove_proto::message::v1::message_service_server::MessageServiceServer;
 
@@ -45,6 +46,8 @@ pub const SERVICE_NAME: &str = "totilove.message.v1.MessageService";
 pub struct Config {
     /// Where the gRPC server listens (`MESSAGE_LISTEN_ADDR`, loopback by default).
     pub listen_addr: String,
+    /// Where `/metrics` is served (`METRICS_ADDR`); unset: not served.
+    pub metrics_addr: Option<String>,
     pub database_url: String,
     pub redis_url: String,
     /// Where the auth service is (`AUTH_URL`), for user lookups and blocks.
@@ -83,6 +86,7 @@ impl Config {
     pub fn from_source(src: &impl Source) -> anyhow::Result<Self> {
         Ok(Self {
             listen_addr: src.var_or("MESSAGE_LISTEN_ADDR", "127.0.0.1:50052"),
+            metrics_addr: totilove_kit::metrics::addr_from(src),
             database_url: src.required("DATABASE_URL")?,
             redis_url: src.required("REDIS_URL")?,
             auth_url: src.var_or("AUTH_URL", "http://127.0.0.1:50051"),
@@ -105,6 +109,8 @@ impl Config {
 
 pub struct Application {
     listener: TcpListener,
+    /// Serves `/metrics` while the application lives.
+    metrics: Option<Exporter>,
     db: PgPool,
     redis: RedisPool,
     config: Config,
@@ -112,6 +118,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
         let db = totilove_kit::postgres::connect_and_migrate(
             &config.database_url,
             "message",
@@ -124,6 +131,7 @@ impl Application {
         let listener = totilove_kit::grpc::bind(&config.listen_addr).await?;
         Ok(Self {
             listener,
+            metrics,
             db,
             redis,
             config,
@@ -134,12 +142,18 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// The port of `/metrics`, when `METRICS_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|m| m.addr().port())
+    }
+
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let Self {
             listener,
+            metrics: _metrics,
             db,
             redis,
             config,

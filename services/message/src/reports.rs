@@ -155,6 +155,7 @@ impl Reports {
         match self.count_in_redis(&key).await {
             Ok(count) if count > i64::from(self.per_hour) => {
                 tracing::info!(reporter = reporter.get(), "report rate limited");
+                metrics::counter!("totilove_rate_limited_total", "kind" => "report").increment(1);
                 Err(Error::rate_limited(left))
             }
             Ok(_) => Ok(()),

@@ -12,7 +12,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
@@ -21,7 +21,7 @@ use tokio::{
     sync::{mpsc, oneshot},
     task::JoinHandle,
 };
-use totilove_kit::{Code, Error};
+use totilove_kit::{Code, Error, metrics::seconds_since};
 use uuid::Uuid;
 
 use crate::{
@@ -52,6 +52,8 @@ pub struct Sent {
 struct Submission {
     message: NewMessage,
     reply: oneshot::Sender<Result<Sent, Error>>,
+    /// For `totilove_message_send_to_commit_seconds`.
+    queued_at: Instant,
 }
 
 #[derive(Clone)]
@@ -70,9 +72,15 @@ impl Writer {
     pub async fn send(&self, message: NewMessage) -> Result<Sent, Error> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .try_send(Submission { message, reply })
+            .try_send(Submission {
+                message,
+                reply,
+                queued_at: Instant::now(),
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => {
+                    metrics::counter!("totilove_message_send_refused_total", "reason" => "queue_full")
+                        .increment(1);
                     tracing::warn!("send queue full; refusing a message");
                     Error::new(
                         Code::Unavailable,
@@ -99,11 +107,14 @@ async fn run(
     while queue.recv_many(&mut batch, settings.max_batch.max(1)).await > 0 {
         // A caller that gave up was told nothing was stored: keep it so.
         batch.retain(|s: &Submission| !s.reply.is_closed());
+        // What waits behind this batch: the writer's saturation.
+        metrics::gauge!("totilove_message_writer_queue_depth").set(queue.len() as f64);
         if batch.is_empty() {
             continue;
         }
+        metrics::histogram!("totilove_message_writer_batch_size").record(batch.len() as f64);
         let created_at = clock.next();
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         // The statement timeout bounds each statement; this bounds the whole
         // transaction (connection included), whatever the network does.
         let persisted =
@@ -119,7 +130,14 @@ async fn run(
                     took_us = started.elapsed().as_micros() as u64,
                     "batch committed"
                 );
+                metrics::histogram!("totilove_message_writer_commit_duration_seconds")
+                    .record(seconds_since(started));
+                // New messages only: a retry answered with the stored one is not a send.
+                metrics::counter!("totilove_messages_committed_total")
+                    .increment(committed.messages.len() as u64);
                 for (submission, outcome) in batch.drain(..).zip(outcomes) {
+                    metrics::histogram!("totilove_message_send_to_commit_seconds")
+                        .record(seconds_since(submission.queued_at));
                     let _ = submission.reply.send(outcome);
                 }
                 if !committed.messages.is_empty() {

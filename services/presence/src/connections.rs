@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use fred::{
     error::{Error as RedisError, ErrorKind},
-    interfaces::SortedSetsInterface,
+    interfaces::{SetsInterface, SortedSetsInterface},
     types::{Key, SetOptions, Value, sorted_sets::Ordering},
 };
 
@@ -131,6 +131,11 @@ impl Store {
             }
         }
         Ok(unknown)
+    }
+
+    /// How many people are announced online, on every instance together.
+    pub async fn online_count(&self) -> Result<u64, RedisError> {
+        self.client()?.scard(keys::ONLINE_USERS).await
     }
 
     /// One atomic sweep pass over at most `limit` lapsed sockets and `limit`

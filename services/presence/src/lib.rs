@@ -24,6 +24,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use totilove_kit::{
     config::{self, Secret, Source},
     health::{self, Store as HealthStore},
+    metrics::Exporter,
 };
 use totilove_proto::presence::v1::presence_service_server::PresenceServiceServer;
 
@@ -45,6 +46,8 @@ const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 pub struct Config {
     /// Where the gRPC server listens (`PRESENCE_LISTEN_ADDR`, loopback by default).
     pub listen_addr: String,
+    /// Where `/metrics` is served (`METRICS_ADDR`); unset: not served.
+    pub metrics_addr: Option<String>,
     pub redis_url: String,
     pub internal_token: Secret,
     /// The message service (`MESSAGE_URL`): who shares a conversation with whom.
@@ -84,6 +87,7 @@ impl Config {
     pub fn from_source(src: &impl Source) -> anyhow::Result<Self> {
         let config = Self {
             listen_addr: src.var_or("PRESENCE_LISTEN_ADDR", "127.0.0.1:50053"),
+            metrics_addr: totilove_kit::metrics::addr_from(src),
             redis_url: src.required("REDIS_URL")?,
             internal_token: src.secret("INTERNAL_TOKEN")?,
             message_url: src.var_or("MESSAGE_URL", "http://127.0.0.1:50052"),
@@ -129,6 +133,8 @@ impl Config {
 
 pub struct Application {
     listener: TcpListener,
+    /// Serves `/metrics` while the application lives.
+    metrics: Option<Exporter>,
     redis: RedisPool,
     audience: Arc<Audience>,
     config: Config,
@@ -136,6 +142,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
         let redis = totilove_kit::redis::connect(&config.redis_url, config.redis_pool_size).await?;
         let audience = Audience::new(
             &config.message_url,
@@ -147,6 +154,7 @@ impl Application {
         let listener = totilove_kit::grpc::bind(&config.listen_addr).await?;
         Ok(Self {
             listener,
+            metrics,
             redis,
             audience: Arc::new(audience),
             config,
@@ -155,6 +163,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The port of `/metrics`, when `METRICS_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|m| m.addr().port())
     }
 
     pub async fn run_until_stopped(
