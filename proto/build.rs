@@ -12,6 +12,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={proto}");
     }
     let fds = protox::compile(PROTOS, ["proto"])?;
+    // The same descriptors, for gRPC reflection (`grpcurl list`).
+    let out = std::env::var("OUT_DIR")?;
+    std::fs::write(
+        std::path::Path::new(&out).join("totilove_descriptor.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
     // Default stubs answer UNIMPLEMENTED, so adding an RPC never breaks a
     // service that has not implemented it yet.
     tonic_prost_build::configure()

@@ -3,6 +3,11 @@
 //! Types here are wire types: services and the gateway convert them to their
 //! own domain types at the edge.
 
+/// Every service's descriptors (`FileDescriptorSet`, encoded), for gRPC
+/// reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/totilove_descriptor.bin"));
+
 pub mod auth {
     pub mod v1 {
         tonic::include_proto!("totilove.auth.v1");

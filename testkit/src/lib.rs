@@ -8,7 +8,7 @@ mod redis_server;
 mod system;
 
 pub use redis_server::RedisServer;
-pub use system::{Gateway, Service, TestSystem};
+pub use system::{Gateway, INTERNAL_TOKEN, Service, TestSystem};
 
 use sqlx::Connection;
 

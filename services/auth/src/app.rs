@@ -121,6 +121,9 @@ impl Application {
         );
         let served = totilove_kit::grpc::server(&self.config.internal_token)
             .add_service(health_service)
+            .add_service(totilove_kit::grpc::reflection(
+                totilove_proto::auth::v1::auth_service_server::SERVICE_NAME,
+            )?)
             .add_service(AuthServiceServer::new(self.api))
             .serve_with_incoming_shutdown(totilove_kit::grpc::incoming(self.listener), shutdown)
             .await;

@@ -101,6 +101,22 @@ pub fn server(
         })
 }
 
+/// gRPC reflection advertising `service` (its full name, the generated
+/// `SERVICE_NAME`), so `grpcurl` can list and call it. Served like every
+/// other call: behind the internal credential.
+pub fn reflection(
+    service: &str,
+) -> anyhow::Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+> {
+    Ok(tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(totilove_proto::FILE_DESCRIPTOR_SET)
+        .with_service_name(service)
+        .build_v1()?)
+}
+
 fn request_span(req: &http::Request<()>) -> tracing::Span {
     let parent = opentelemetry::global::get_text_map_propagator(|p| {
         p.extract(&HeaderExtractor(req.headers()))

@@ -196,6 +196,9 @@ impl Application {
 
         let served = totilove_kit::grpc::server(&config.internal_token)
             .add_service(health_service)
+            .add_service(totilove_kit::grpc::reflection(
+                totilove_proto::message::v1::message_service_server::SERVICE_NAME,
+            )?)
             .add_service(MessageServiceServer::new(MessageApi { messages }))
             .serve_with_incoming_shutdown(totilove_kit::grpc::incoming(listener), shutdown)
             .await;

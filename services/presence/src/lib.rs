@@ -199,6 +199,9 @@ impl Application {
             .max_decoding_message_size(MAX_REQUEST_BYTES);
         let served = totilove_kit::grpc::server(&self.config.internal_token)
             .add_service(health_service)
+            .add_service(totilove_kit::grpc::reflection(
+                totilove_proto::presence::v1::presence_service_server::SERVICE_NAME,
+            )?)
             .add_service(service)
             .serve_with_incoming_shutdown(totilove_kit::grpc::incoming(self.listener), shutdown)
             .await;
