@@ -19,6 +19,18 @@ async fn healthz_answers_while_the_gateway_runs() {
     assert_eq!(res.status(), StatusCode::OK);
 }
 
+/// One `/readyz` answer.
+async fn readyz(app: &TestApp) -> (StatusCode, Value) {
+    let res = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("an answer");
+    let status = res.status();
+    (status, res.json().await.expect("JSON"))
+}
+
 /// Polls `/readyz` until `want(status, body)`, for at most 15 s (the services'
 /// probes report every second); the last answer.
 async fn readyz_until(
@@ -27,14 +39,7 @@ async fn readyz_until(
 ) -> (StatusCode, Value) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let res = app
-            .http
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .expect("an answer");
-        let status = res.status();
-        let body: Value = res.json().await.expect("JSON");
+        let (status, body) = readyz(app).await;
         if want(status, &body) || tokio::time::Instant::now() > deadline {
             return (status, body);
         }
@@ -71,14 +76,7 @@ async fn readyz_says_redis_is_down_when_it_is() {
     // Back means back: no flapping while pooled connections reconnect.
     let steady_until = tokio::time::Instant::now() + Duration::from_secs(10);
     while tokio::time::Instant::now() < steady_until {
-        let res = app
-            .http
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .expect("answered");
-        let status = res.status();
-        let body: serde_json::Value = res.json().await.expect("JSON");
+        let (status, body) = readyz(&app).await;
         assert_eq!(status, StatusCode::OK, "readiness flapped: {body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
