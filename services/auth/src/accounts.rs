@@ -39,6 +39,17 @@ pub struct Accounts {
     pub known_address_for: chrono::Duration,
 }
 
+/// What a failed login records: the login only when it named an account
+/// (then it is that account's username or email). Text that names nobody may
+/// be anything, a password typed into the wrong field first of all.
+fn failure_detail(named_an_account: bool, login: &LoginName, reason: &str) -> serde_json::Value {
+    if named_an_account {
+        json!({"login": login.normalized(), "reason": reason})
+    } else {
+        json!({"reason": reason})
+    }
+}
+
 fn invalid_credentials() -> Error {
     Error::new(Code::InvalidCredentials, "invalid login or password")
 }
@@ -90,7 +101,7 @@ impl Accounts {
         {
             Ok(attempt) => attempt,
             Err(e) => {
-                let detail = json!({"login": login.normalized(), "reason": "throttled"});
+                let detail = failure_detail(account.is_some(), &login, "throttled");
                 audit::record(&self.db, Event::LoginFailed, user_id, client, detail).await;
                 return Err(e);
             }
@@ -103,7 +114,7 @@ impl Accounts {
             } else {
                 "unknown_user"
             };
-            let detail = json!({"login": login.normalized(), "reason": reason});
+            let detail = failure_detail(user_id.is_some(), &login, reason);
             audit::record(&self.db, Event::LoginFailed, user_id, client, detail).await;
             return Err(invalid_credentials());
         };

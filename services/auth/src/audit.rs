@@ -1,5 +1,7 @@
 //! The audit trail (`system_logs`): who registered, logged in or failed to,
-//! logged out or revoked a session, from where.
+//! logged out or revoked a session, blocked or unblocked whom, from where.
+//! It never holds what was typed into a login form unless it named an
+//! account: a password pasted into the login field must not land here.
 //!
 //! Written best effort: a lost audit row is logged, but does not fail the
 //! action it describes (that action's own writes already succeeded).
@@ -15,16 +17,20 @@ pub enum Event {
     LoginFailed,
     Logout,
     Revoke,
+    Block,
+    Unblock,
 }
 
 impl Event {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Event::Register => "register",
             Event::LoginOk => "login_ok",
             Event::LoginFailed => "login_failed",
             Event::Logout => "logout",
             Event::Revoke => "revoke",
+            Event::Block => "block",
+            Event::Unblock => "unblock",
         }
     }
 }

@@ -10,7 +10,7 @@ use fred::{clients::Pool, interfaces::KeysInterface};
 use sqlx::PgPool;
 use totilove_kit::{Error, redis::block_generation_key};
 
-use crate::{domain::UserId, redis::connected, users::UserCard};
+use crate::{audit::Event, domain::UserId, redis::connected, users::UserCard};
 
 #[derive(Clone)]
 pub struct Blocks {
@@ -46,15 +46,20 @@ impl Blocks {
         if blocker == blocked {
             return Err(Error::invalid("cannot block yourself"));
         }
+        // The audit row is written by the same statement: a block is never
+        // kept without its record, and costs no second round trip.
         let known: bool = sqlx::query_scalar(
             "WITH target AS (SELECT id FROM users WHERE id = $2),
                   added AS (INSERT INTO blocks (blocker_id, blocked_id)
                             SELECT $1, id FROM target
-                            ON CONFLICT DO NOTHING)
+                            ON CONFLICT DO NOTHING),
+                  logged AS (INSERT INTO system_logs (event, user_id, detail)
+                             SELECT $3, $1, jsonb_build_object('target_id', id) FROM target)
              SELECT EXISTS (SELECT 1 FROM target)",
         )
         .bind(blocker.0)
         .bind(blocked.0)
+        .bind(Event::Block.as_str())
         .fetch_one(&self.db)
         .await?;
         if !known {
@@ -67,11 +72,15 @@ impl Blocks {
     #[tracing::instrument(name = "Unblock a person", skip_all, fields(user_id = blocker.0, target_id = blocked.0))]
     pub async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<(), Error> {
         let known: bool = sqlx::query_scalar(
-            "WITH removed AS (DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2)
-             SELECT EXISTS (SELECT 1 FROM users WHERE id = $2)",
+            "WITH target AS (SELECT id FROM users WHERE id = $2),
+                  removed AS (DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2),
+                  logged AS (INSERT INTO system_logs (event, user_id, detail)
+                             SELECT $3, $1, jsonb_build_object('target_id', id) FROM target)
+             SELECT EXISTS (SELECT 1 FROM target)",
         )
         .bind(blocker.0)
         .bind(blocked.0)
+        .bind(Event::Unblock.as_str())
         .fetch_one(&self.db)
         .await?;
         if !known {

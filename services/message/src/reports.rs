@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fred::{clients::Pool as RedisPool, interfaces::KeysInterface, types::ExpireOptions};
 use totilove_kit::Error;
 
-use crate::{domain::UserId, store::Store};
+use crate::{audit, domain::UserId, store::Store};
 
 /// The most messages one report may copy.
 pub const MAX_REPORTED_MESSAGES: usize = 50;
@@ -202,6 +202,7 @@ impl Reports {
                     .bind(r.reason.as_str())
                     .bind(&r.messages.0)
                     .bind(r.note.as_ref().map(|n| n.0.as_str()))
+                    .bind(audit::REPORT)
                     .fetch_one(self.store.pool()),
             )
             .await?;
@@ -215,7 +216,8 @@ impl Reports {
     }
 }
 
-/// $1 reporter, $2 reported, $3 reason, $4 message ids (distinct), $5 note.
+/// $1 reporter, $2 reported, $3 reason, $4 message ids (distinct), $5 note,
+/// $6 the audit event (the report's audit row is written with it).
 /// Answers the new report's id, or (no report) the smallest id that is not a
 /// message between the two. Data-modifying CTEs run to completion whether or
 /// not the final SELECT reads them, all in the statement's one transaction.
@@ -238,6 +240,12 @@ WITH wanted AS (
     INSERT INTO report_messages (report_id, message_id, sender_id, receiver_id, content, created_at)
     SELECT report.id, found.id, found.sender_id, found.receiver_id, found.content, found.created_at
     FROM report CROSS JOIN found
+), logged AS (
+    INSERT INTO system_logs (event, user_id, detail)
+    SELECT $6, $1, jsonb_build_object(
+        'report_id', report.id, 'reported_id', $2::bigint, 'reason', $3::text,
+        'message_ids', to_jsonb($4::bigint[]))
+    FROM report
 )
 SELECT (SELECT id FROM report) AS report_id, (SELECT id FROM missing) AS missing_id";
 

@@ -1,9 +1,10 @@
 //! What the message service does, in domain terms; `api.rs` maps gRPC onto it.
 
-use totilove_kit::Error;
+use totilove_kit::{Code, Error};
 
 use crate::{
     admission::Admission,
+    audit,
     cache::{Cache, HISTORY_CAP},
     domain::{HistoryQuery, NewMessage, Page, Pair, UserId},
     fanout::Fanout,
@@ -28,10 +29,16 @@ impl Messages {
     /// Stores a validated message once the receiver exists, the sender is
     /// within their rate and neither blocks the other; answers after COMMIT.
     pub async fn send(&self, message: NewMessage) -> Result<Sent, Error> {
-        tokio::try_join!(
+        let admitted = tokio::try_join!(
             self.people.ensure_exists(message.receiver),
             self.admission.admit(message.sender, message.receiver),
-        )?;
+        );
+        if let Err(e) = admitted {
+            if e.code == Code::Blocked {
+                audit::send_refused(&self.store, message.sender, message.receiver).await;
+            }
+            return Err(e);
+        }
         self.writer.send(message).await
     }
 

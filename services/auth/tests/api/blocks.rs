@@ -108,3 +108,30 @@ async fn blocks_among_people_are_found_in_either_direction() {
         .blocked;
     assert_eq!(blocked, vec![bob.id, carol.id]);
 }
+
+#[tokio::test]
+async fn blocks_and_unblocks_are_audited_with_whom_and_refusals_are_not() {
+    let app = TestApp::start().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    app.block(alice.id, bob.id).await.expect("blocked");
+    app.unblock(alice.id, bob.id).await.expect("unblocked");
+    app.block(alice.id, alice.id).await.expect_err("refused");
+    app.block(alice.id, bob.id + 1000)
+        .await
+        .expect_err("refused");
+    let changes: Vec<_> = app
+        .audit_trail()
+        .await
+        .into_iter()
+        .filter(|(event, ..)| event.contains("block"))
+        .collect();
+    let whom = serde_json::json!({"target_id": bob.id});
+    assert_eq!(
+        changes,
+        [
+            ("block".to_owned(), Some(alice.id), whom.clone()),
+            ("unblock".to_owned(), Some(alice.id), whom),
+        ]
+    );
+}

@@ -185,10 +185,16 @@ impl TestApp {
 
     /// The events of the audit trail, oldest first.
     pub async fn audit_events(&self) -> Vec<(String, Option<i64>)> {
+        let trail = self.audit_trail().await;
+        trail.into_iter().map(|(e, id, _)| (e, id)).collect()
+    }
+
+    /// The audit trail's rows (event, user, detail), oldest first.
+    pub async fn audit_trail(&self) -> Vec<(String, Option<i64>, serde_json::Value)> {
         let db = sqlx::PgPool::connect(&self.system.database_url)
             .await
             .expect("the test database");
-        sqlx::query_as("SELECT event, user_id FROM auth.system_logs ORDER BY id")
+        sqlx::query_as("SELECT event, user_id, detail FROM auth.system_logs ORDER BY id")
             .fetch_all(&db)
             .await
             .expect("the audit trail")

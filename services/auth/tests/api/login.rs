@@ -91,6 +91,32 @@ async fn logins_and_failures_are_written_to_the_audit_trail() {
     assert_eq!(events, expected);
 }
 
+/// A password typed into the login field names nobody, and must not be
+/// kept; a login that names an account is that account's own name.
+#[tokio::test]
+async fn the_audit_trail_never_keeps_a_login_that_names_nobody() {
+    let app = TestApp::start().await;
+    let alice = app.register("alice").await;
+    let pasted = "Tr0ub4dor-and-3-horses";
+    app.try_login(pasted, PASSWORD, "192.0.2.7")
+        .await
+        .expect_err("refused");
+    app.try_login("alice", pasted, "192.0.2.7")
+        .await
+        .expect_err("refused");
+    let trail = app.audit_trail().await;
+    let failures: Vec<_> = trail.iter().filter(|(e, ..)| e == "login_failed").collect();
+    assert_eq!(failures.len(), 2, "{trail:?}");
+    assert_eq!(failures[0].2, serde_json::json!({"reason": "unknown_user"}));
+    assert_eq!(
+        failures[1].2,
+        serde_json::json!({"login": "alice", "reason": "wrong_password"})
+    );
+    assert_eq!(failures[1].1, Some(alice.id));
+    let everything = format!("{trail:?}");
+    assert!(!everything.contains(pasted), "{everything}");
+}
+
 #[derive(serde::Serialize)]
 struct Claims<'a> {
     sub: &'a str,

@@ -8,6 +8,7 @@ use fred::{
     interfaces::{ClientLike, EventInterface, PubsubInterface},
     types::{Builder, config::Config as RedisConfig},
 };
+use sqlx::{Connection, PgConnection};
 use tokio::sync::broadcast;
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use totilove_kit::{
@@ -366,4 +367,24 @@ pub async fn until_cached(app: &App, redis: &fred::clients::Client, a: i64, b: i
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The message service's tables, read directly.
+pub async fn db(app: &App) -> PgConnection {
+    let mut conn = PgConnection::connect(&app.system.database_url)
+        .await
+        .expect("the test database is reachable");
+    sqlx::query("SET search_path = message")
+        .execute(&mut conn)
+        .await
+        .expect("the message schema");
+    conn
+}
+
+/// The message service's audit rows: (event, user, detail), oldest first.
+pub async fn audit_trail(app: &App) -> Vec<(String, i64, serde_json::Value)> {
+    sqlx::query_as("SELECT event, user_id, detail FROM system_logs ORDER BY id")
+        .fetch_all(&mut db(app).await)
+        .await
+        .expect("the audit trail is readable")
 }

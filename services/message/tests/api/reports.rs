@@ -2,11 +2,11 @@
 //! limited per reporter across instances, and never a block.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Connection, PgConnection};
+use sqlx::PgConnection;
 use totilove_kit::{Code, Error};
 use totilove_proto::message::v1::ReportRequest;
 
-use crate::helpers::{App, Client, another_message_service, code};
+use crate::helpers::{App, Client, another_message_service, audit_trail, code, db};
 
 async fn report(
     client: &Client,
@@ -28,18 +28,6 @@ async fn report(
         .await
         .map(|r| r.into_inner().report_id)
         .map_err(Error::from)
-}
-
-/// The message service's tables, read directly.
-async fn db(app: &App) -> PgConnection {
-    let mut conn = PgConnection::connect(&app.system.database_url)
-        .await
-        .expect("the test database is reachable");
-    sqlx::query("SET search_path = message")
-        .execute(&mut conn)
-        .await
-        .expect("the message schema");
-    conn
 }
 
 type StoredReport = (i64, i64, String, Option<String>);
@@ -117,6 +105,20 @@ async fn a_report_is_stored_with_a_copy_of_the_reported_messages_either_way() {
         .collect();
     assert_eq!(copied, expected);
     assert!(copied.iter().all(|c| c.0 != unreported.id));
+
+    // The audit trail says who reported whom, when, why and what.
+    let trail = audit_trail(&app).await;
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    let (event, reporter, detail) = &trail[0];
+    assert_eq!((event.as_str(), *reporter), ("report", bob));
+    assert_eq!(detail["report_id"], id);
+    assert_eq!(detail["reported_id"], alice);
+    assert_eq!(detail["reason"], "harassment");
+    let mut audited: Vec<i64> = serde_json::from_value(detail["message_ids"].clone()).expect("ids");
+    audited.sort_unstable();
+    let mut reported = vec![rude.id, reply.id];
+    reported.sort_unstable();
+    assert_eq!(audited, reported);
 }
 
 #[tokio::test]
@@ -176,6 +178,7 @@ async fn every_invalid_report_is_refused_naming_the_field_and_stores_nothing() {
         assert!(message.contains(field), "names {field}: {message}");
     }
     assert_eq!(count_reports(&mut db(&app).await).await, 0);
+    assert!(audit_trail(&app).await.is_empty());
 
     // 1000 characters and 50 ids are within the limits.
     let fifty = vec![ours; 50];

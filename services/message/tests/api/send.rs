@@ -5,7 +5,7 @@ use totilove_kit::Code;
 use totilove_proto::message::v1::MessageStatus;
 use uuid::Uuid;
 
-use crate::helpers::{App, code, send};
+use crate::helpers::{App, audit_trail, code, send};
 
 #[tokio::test]
 async fn a_sent_message_is_stored_and_returned_with_status_sent() {
@@ -170,4 +170,16 @@ async fn sending_is_refused_when_either_person_blocks_the_other() {
     assert_eq!(code(app.send(alice, bob, "hi").await).0, Code::Blocked);
     assert_eq!(code(app.send(bob, alice, "hi").await).0, Code::Blocked);
     assert!(app.whole_history(alice, bob).await.is_empty());
+
+    // Each refusal is in the audit trail, naming whom it was for (and not
+    // what was written).
+    let trail = audit_trail(&app).await;
+    let refusal = |to: i64| serde_json::json!({"to": to, "reason": "blocked"});
+    assert_eq!(
+        trail,
+        [
+            ("send_refused".to_owned(), alice, refusal(bob)),
+            ("send_refused".to_owned(), bob, refusal(alice)),
+        ]
+    );
 }
