@@ -4,6 +4,7 @@
 //! socket: a reader answering the client's frames and a writer draining the
 //! socket's bounded queue of events from the fan-out hub.
 
+pub mod limits;
 pub mod protocol;
 mod reader;
 pub mod settings;

@@ -12,6 +12,7 @@ use totilove_kit::Code;
 use totilove_proto::{message::v1::SyncRequest, presence::v1::SetTypingRequest};
 
 use super::{
+    limits::FrameLimits,
     protocol::{ClientFrame, ReadFrame, Refusal, SendFrame, ServerEvent, SyncFrame, TypingFrame},
     settings::RealtimeSettings,
     socket::Ending,
@@ -45,6 +46,7 @@ pub(super) struct Reader<'a> {
     refusals: VecDeque<Instant>,
     /// One `sync` replay at a time per socket (see `Outgoing::Replay`).
     replay_permit: Arc<Semaphore>,
+    limits: FrameLimits,
 }
 
 impl<'a> Reader<'a> {
@@ -61,6 +63,7 @@ impl<'a> Reader<'a> {
             settings,
             refusals: VecDeque::new(),
             replay_permit: Arc::new(Semaphore::new(1)),
+            limits: FrameLimits::new(settings.sync_limit, settings.read_limit),
         }
     }
 
@@ -105,8 +108,14 @@ impl<'a> Reader<'a> {
         match frame {
             ClientFrame::Send(frame) => self.send(frame).await,
             ClientFrame::Typing(frame) => self.typing(frame).await,
-            ClientFrame::Read(frame) => self.read(frame).await,
-            ClientFrame::Sync(frame) => self.sync(frame).await,
+            ClientFrame::Read(frame) => match self.limits.read() {
+                Some(refusal) => return Some(refusal),
+                None => self.read(frame).await,
+            },
+            ClientFrame::Sync(frame) => match self.limits.sync() {
+                Some(refusal) => return Some(refusal),
+                None => self.sync(frame).await,
+            },
             ClientFrame::Ping => self.answer(ServerEvent::Pong.to_frame()).await,
         }
         None

@@ -1,9 +1,11 @@
 //! The real-time settings of the gateway (WebSocket and fan-out), with the
 //! contract's values as defaults. Tests shorten the timings.
 
-use std::time::Duration;
+use std::{num::NonZeroU32, time::Duration};
 
 use totilove_kit::config::Source;
+
+use super::limits::FrameLimit;
 
 #[derive(Debug, Clone)]
 pub struct RealtimeSettings {
@@ -26,6 +28,13 @@ pub struct RealtimeSettings {
     /// in batches this far apart (`DELIVERED_FLUSH_MS`, 250): each flush is a transaction locking the
     /// conversations it marks, which the message writer then waits for.
     pub delivered_flush: Duration,
+    /// `sync` frames one socket may send: `WS_SYNC_BURST` (20) at once, then
+    /// `WS_SYNC_PER_MINUTE` (120). Paging through a long absence takes a
+    /// few; a client asking again and again from 0 meets the limit.
+    pub sync_limit: FrameLimit,
+    /// `read` frames one socket may send: `WS_READ_BURST` (60) at once, then
+    /// `WS_READ_PER_MINUTE` (600).
+    pub read_limit: FrameLimit,
 }
 
 impl RealtimeSettings {
@@ -43,6 +52,14 @@ impl RealtimeSettings {
             outbox_capacity: src.parse_or("WS_OUTBOX_CAPACITY", 512)?,
             heartbeat_interval,
             delivered_flush: src.millis_or("DELIVERED_FLUSH_MS", 250)?,
+            sync_limit: FrameLimit {
+                per_minute: src.parse_or("WS_SYNC_PER_MINUTE", nonzero(120))?,
+                burst: src.parse_or("WS_SYNC_BURST", nonzero(20))?,
+            },
+            read_limit: FrameLimit {
+                per_minute: src.parse_or("WS_READ_PER_MINUTE", nonzero(600))?,
+                burst: src.parse_or("WS_READ_BURST", nonzero(60))?,
+            },
         };
         anyhow::ensure!(
             !settings.ping_interval.is_zero() && !settings.idle_timeout.is_zero(),
@@ -69,7 +86,22 @@ impl Default for RealtimeSettings {
             outbox_capacity: 512,
             heartbeat_interval: Duration::from_secs(20),
             delivered_flush: Duration::from_millis(50),
+            sync_limit: FrameLimit {
+                per_minute: nonzero(120),
+                burst: nonzero(20),
+            },
+            read_limit: FrameLimit {
+                per_minute: nonzero(600),
+                burst: nonzero(60),
+            },
         }
+    }
+}
+
+const fn nonzero(n: u32) -> NonZeroU32 {
+    match NonZeroU32::new(n) {
+        Some(n) => n,
+        None => panic!("a limit must not be zero"),
     }
 }
 

@@ -308,6 +308,47 @@ async fn sync_replays_what_came_after_an_id_then_sync_done() {
     assert_eq!(ws.next().await["code"], "invalid_request");
 }
 
+/// `sync` and `read` each cost the message service a query: a socket has an
+/// allowance of each, and a frame over it is refused (counted like any
+/// refusal) while the socket stays open.
+#[tokio::test]
+async fn sync_and_read_frames_over_the_sockets_allowance_are_rate_limited() {
+    let app = TestApp::start_with(&[
+        ("WS_SYNC_BURST", "3"),
+        ("WS_SYNC_PER_MINUTE", "1"),
+        ("WS_READ_BURST", "2"),
+        ("WS_READ_PER_MINUTE", "1"),
+    ])
+    .await;
+    let alice = app.person("alice").await;
+    let bob = app.person("bob").await;
+    let id = app.send_ok(&alice, bob.id, "hello").await["id"]
+        .as_i64()
+        .expect("an id");
+    let mut ws = Ws::open(app.system.url(), &bob.token).await;
+
+    for _ in 0..3 {
+        ws.send(&json!({"type": "sync", "after": id})).await;
+        assert_eq!(ws.next().await["type"], "sync_done");
+    }
+    ws.send(&json!({"type": "sync", "after": id})).await;
+    let refused = ws.next().await;
+    assert_eq!(refused["type"], "error");
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+
+    for _ in 0..2 {
+        ws.send(&json!({"type": "read", "with": alice.id, "up_to_id": id}))
+            .await;
+    }
+    ws.send(&json!({"type": "read", "with": alice.id, "up_to_id": id}))
+        .await;
+    let refused = ws.next().await;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+
+    ws.send(&json!({"type": "ping"})).await;
+    assert_eq!(ws.next().await["type"], "pong");
+}
+
 #[tokio::test]
 async fn a_sync_of_more_than_1000_messages_says_more() {
     let app = TestApp::start_with(&[("SEND_BURST", "100000")]).await;
