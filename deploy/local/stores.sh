@@ -175,9 +175,16 @@ postgres_running() {
 }
 
 stop_postgres() {
-    local data=$1
+    local data=$1 pid
     [ -f "$data/postmaster.pid" ] || return 0
+    pid=$(head -n 1 "$data/postmaster.pid")
     as_pg_user "$(pg_bindir)/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+    # pg_ctl returns once the pid file is gone, a moment before the postmaster
+    # exits: wait for the process too, so a new start finds it gone.
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
 }
 
 # start_redis DIR PORT [LOGFILE [PASSWORD_FILE]]: a Redis on loopback keeping
