@@ -23,7 +23,10 @@ use tokio::{
     sync::{Notify, mpsc, watch},
     time::Instant,
 };
-use totilove_kit::events::{Event, MessageJson, user_channel};
+use totilove_kit::{
+    events::{Event, MessageJson, user_channel},
+    trace_context::{self, Conversation, TARGET},
+};
 use totilove_proto::message::v1::{
     HeadRequest, SyncRequest, message_service_client::MessageServiceClient,
 };
@@ -259,7 +262,7 @@ impl Chain {
                             if message.id > self.last_id.unwrap_or(after) {
                                 metrics::counter!("totilove_fanout_repaired_messages_total")
                                     .increment(1);
-                                self.deliver(message);
+                                self.deliver(message, None);
                             }
                         }
                         self.behind = reply.more;
@@ -285,7 +288,11 @@ impl Chain {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Message { prev_id, message } => {
+            Event::Message {
+                prev_id,
+                message,
+                traceparent,
+            } => {
                 let Some(last_id) = self.last_id.filter(|_| !self.behind) else {
                     // The chain is not whole yet: the coming repair fetches it.
                     self.behind = true;
@@ -294,7 +301,7 @@ impl Chain {
                 if message.id <= last_id {
                     // Already delivered (by a repair, or read with the head).
                 } else if prev_id == last_id {
-                    self.deliver(message);
+                    self.deliver(message, traceparent.as_deref());
                 } else {
                     metrics::counter!("totilove_fanout_gaps_total", "cause" => "gap").increment(1);
                     tracing::info!(
@@ -343,12 +350,21 @@ impl Chain {
 
     /// Hands a message to every local socket of the person and moves the
     /// head. A message to the person that reached one of their sockets is
-    /// reported delivered.
-    fn deliver(&mut self, message: MessageJson) {
+    /// reported delivered. `traceparent`: the message's trace, from its
+    /// event (a repaired message has none: its delivery is a trace of its own).
+    fn deliver(&mut self, message: MessageJson, traceparent: Option<&str>) {
         self.last_id = Some(message.id);
         let to_me = message.receiver_id == self.shared.user_id && message.status == "sent";
         let (sender_id, id) = (message.sender_id, message.id);
-        let live = Arc::new(LiveMessage::new(message));
+        let span = tracing::info_span!(
+            target: TARGET,
+            "Deliver a message",
+            user_id = self.shared.user_id,
+            conversation = %Conversation::of(sender_id, message.receiver_id),
+            message_id = id,
+        );
+        trace_context::adopt(&span, traceparent);
+        let live = Arc::new(LiveMessage::new(message, span));
         let mut reached = false;
         for socket in lock(&self.shared.sockets).iter() {
             reached |=

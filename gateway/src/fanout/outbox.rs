@@ -59,14 +59,21 @@ pub enum Outgoing {
 #[derive(Debug)]
 pub struct LiveMessage {
     pub message: MessageJson,
-    /// `{"type":"message","message":{...}}`
+    /// `{"type":"message","message":{...}}`: the contract's fields only
+    /// (the event's internal trace context never reaches a browser).
     pub frame: Utf8Bytes,
+    /// "Deliver a message": ends when the last socket has written it.
+    pub span: tracing::Span,
 }
 
 impl LiveMessage {
-    pub fn new(message: MessageJson) -> Self {
+    pub fn new(message: MessageJson, span: tracing::Span) -> Self {
         let frame = crate::ws::protocol::ServerEvent::Message { message: &message }.to_frame();
-        Self { message, frame }
+        Self {
+            message,
+            frame,
+            span,
+        }
     }
 }
 
@@ -230,6 +237,31 @@ mod tests {
         // 32 slots are allocated with every socket's queue: at 152 bytes
         // (before boxing) that was 4.8 KiB of each idle socket's memory.
         assert!(std::mem::size_of::<Outgoing>() <= 64);
+    }
+
+    #[test]
+    fn a_live_frame_never_carries_the_events_trace_context() {
+        let raw = r#"{"type":"message","prev_id":0,"message":{"id":5,"sender_id":1,"receiver_id":2,"content":"hi","created_at":"2026-12-07T00:00:00.000Z","status":"sent","client_msg_id":"c"},"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#;
+        let Some(totilove_kit::events::Event::Message {
+            message,
+            traceparent,
+            ..
+        }) = totilove_kit::events::Event::from_json(raw)
+        else {
+            panic!("a message event");
+        };
+        assert!(traceparent.is_some());
+        let live = LiveMessage::new(message, tracing::Span::none());
+        assert!(
+            !live.frame.as_str().contains("traceparent"),
+            "{}",
+            live.frame
+        );
+        assert!(
+            live.frame
+                .as_str()
+                .starts_with(r#"{"type":"message","message":{"id":5,"#)
+        );
     }
 
     #[test]

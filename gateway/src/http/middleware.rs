@@ -13,6 +13,7 @@ use axum::{
 use totilove_kit::{
     Code,
     metrics::{intern, seconds_since},
+    trace_context,
 };
 use tower::ServiceBuilder;
 use tower_http::{
@@ -71,7 +72,8 @@ pub fn layers(router: Router<AppState>, config: &Config) -> Router<AppState> {
 }
 
 /// Names the span after the route template (not the raw path: ids would make
-/// every span unique) and carries the request id.
+/// every span unique) and carries the request id. A caller's W3C
+/// `traceparent` makes it a child in the caller's trace.
 fn request_span(req: &Request) -> tracing::Span {
     let path = req
         .extensions()
@@ -82,7 +84,13 @@ fn request_span(req: &Request) -> tracing::Span {
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    tracing::info_span!("HTTP request", method = %req.method(), path, request_id)
+    let span = tracing::info_span!("HTTP request", method = %req.method(), path, request_id);
+    let traceparent = req
+        .headers()
+        .get(trace_context::TRACEPARENT)
+        .and_then(|v| v.to_str().ok());
+    trace_context::adopt(&span, traceparent);
+    span
 }
 
 /// Counts each request by route template (never the raw path: ids would

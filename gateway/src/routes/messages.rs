@@ -12,11 +12,15 @@ use axum::{
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use totilove_kit::events::MessageJson;
+use totilove_kit::{
+    events::MessageJson,
+    trace_context::{Conversation, TARGET},
+};
 use totilove_proto::{
     auth::v1::GetUsersRequest,
     message::v1::{self as pb, MessageStatus},
 };
+use tracing::Instrument;
 
 use crate::{
     http::{ApiError, ApiJson, ApiQuery, ApiResult, CurrentUser, parse_id},
@@ -103,7 +107,17 @@ async fn send(
     me: CurrentUser,
     ApiJson(body): ApiJson<SendBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let sent = send_message(&state, me.user_id, body).await?;
+    // A child of the request's span, which continues the caller's
+    // `traceparent` when it sent one (see `http::middleware`).
+    let span = tracing::info_span!(
+        target: TARGET,
+        "REST send",
+        user_id = me.user_id,
+        conversation = %Conversation::of(me.user_id, body.to),
+    );
+    let sent = send_message(&state, me.user_id, body)
+        .instrument(span)
+        .await?;
     let status = if sent.created {
         StatusCode::CREATED
     } else {

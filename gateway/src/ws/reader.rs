@@ -8,8 +8,12 @@ use std::{collections::VecDeque, sync::Arc, time::Duration};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures::{StreamExt, stream::SplitStream};
 use tokio::{sync::Semaphore, time::Instant};
-use totilove_kit::Code;
+use totilove_kit::{
+    Code,
+    trace_context::{Conversation, TARGET},
+};
 use totilove_proto::{message::v1::SyncRequest, presence::v1::SetTypingRequest};
+use tracing::Instrument;
 
 use super::{
     limits::FrameLimits,
@@ -106,7 +110,16 @@ impl<'a> Reader<'a> {
             Err(refusal) => return Some(refusal),
         };
         match frame {
-            ClientFrame::Send(frame) => self.send(frame).await,
+            ClientFrame::Send(frame) => {
+                // The root of the message's trace: frames have no context.
+                let span = tracing::info_span!(
+                    target: TARGET,
+                    "WS send",
+                    user_id = self.user.user_id,
+                    conversation = %Conversation::of(self.user.user_id, frame.to),
+                );
+                self.send(frame).instrument(span).await
+            }
             ClientFrame::Typing(frame) => self.typing(frame).await,
             ClientFrame::Read(frame) => match self.limits.read() {
                 Some(refusal) => return Some(refusal),

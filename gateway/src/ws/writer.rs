@@ -12,7 +12,8 @@ use std::{collections::VecDeque, time::Duration};
 use axum::{body::Bytes, extract::ws::Message};
 use futures::{Sink, SinkExt};
 use tokio::sync::mpsc;
-use totilove_kit::events::MessageJson;
+use totilove_kit::{events::MessageJson, trace_context::TARGET};
+use tracing::Instrument;
 
 use super::{protocol::ServerEvent, socket::Ending};
 use crate::fanout::outbox::{LiveMessage, Outgoing};
@@ -156,6 +157,16 @@ impl Writer {
         live: &LiveMessage,
     ) -> Result<(), S::Error> {
         let message = &live.message;
+        // A child of the delivery, so the write joins the message's trace.
+        let span = || {
+            tracing::info_span!(
+                target: TARGET,
+                parent: &live.span,
+                "WS write",
+                user_id = self.user_id,
+                message_id = message.id,
+            )
+        };
         if message.sender_id == self.user_id
             && let Some(i) = self
                 .own
@@ -171,13 +182,15 @@ impl Writer {
             self.own[i].1 = true;
             metrics::counter!("totilove_ws_messages_delivered_total", "kind" => "sent")
                 .increment(1);
-            return sink.feed(sent(message)).await;
+            return sink.feed(sent(message)).instrument(span()).await;
         }
         if message.id <= self.replayed_up_to {
             return Ok(());
         }
         metrics::counter!("totilove_ws_messages_delivered_total", "kind" => "message").increment(1);
-        sink.feed(Message::Text(live.frame.clone())).await
+        sink.feed(Message::Text(live.frame.clone()))
+            .instrument(span())
+            .await
     }
 }
 
@@ -216,11 +229,10 @@ mod tests {
     }
 
     fn live(id: i64, sender_id: i64, client_msg_id: &str) -> Outgoing {
-        Outgoing::Live(Arc::new(LiveMessage::new(message(
-            id,
-            sender_id,
-            client_msg_id,
-        ))))
+        Outgoing::Live(Arc::new(LiveMessage::new(
+            message(id, sender_id, client_msg_id),
+            tracing::Span::none(),
+        )))
     }
 
     fn finished(id: i64, client_msg_id: &str, created: bool) -> Outgoing {

@@ -246,12 +246,14 @@ async fn an_event_that_does_not_follow_the_chain_is_repaired_not_trusted() {
     let event = Event::Message {
         prev_id: id_of(&m1) + 999,
         message: forged,
+        traceparent: None,
     };
     publish(&app.system.redis.url(), bob.id, &event).await;
     // A duplicate of m1 with a wrong predecessor is dropped as well.
     let duplicate = Event::Message {
         prev_id: 0,
         message: serde_json::from_value(m1.clone()).expect("a message"),
+        traceparent: None,
     };
     publish(&app.system.redis.url(), bob.id, &duplicate).await;
 

@@ -39,7 +39,16 @@ pub struct MessageJson {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A message to or from the channel's person, committed.
-    Message { prev_id: i64, message: MessageJson },
+    Message {
+        prev_id: i64,
+        message: MessageJson,
+        /// The W3C trace context of the message's publication (absent when
+        /// it is not traced), so its delivery joins the message's trace
+        /// (see `trace_context`). Internal: frames to browsers are built
+        /// from `message` alone and never carry it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        traceparent: Option<String>,
+    },
     /// The channel's person's messages to `with` up to `up_to_id` became `status`.
     Status {
         with: i64,
@@ -63,5 +72,49 @@ impl Event {
 
     pub fn from_json(raw: &str) -> Option<Self> {
         serde_json::from_str(raw).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> MessageJson {
+        MessageJson {
+            id: 7,
+            sender_id: 1,
+            receiver_id: 2,
+            content: "hi".into(),
+            created_at: "2026-12-07T00:00:00.000Z".into(),
+            status: "sent".into(),
+            client_msg_id: "c".into(),
+        }
+    }
+
+    #[test]
+    fn a_message_event_carries_its_trace_context_only_when_it_has_one() {
+        let untraced = Event::Message {
+            prev_id: 3,
+            message: message(),
+            traceparent: None,
+        };
+        assert!(!untraced.to_json().contains("traceparent"));
+
+        // As `round.lua` writes it: the context after the message.
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let raw = format!(
+            r#"{{"type":"message","prev_id":3,"message":{},"traceparent":"{traceparent}"}}"#,
+            serde_json::to_string(&message()).unwrap_or_default()
+        );
+        let traced = Event::from_json(&raw).expect("readable");
+        assert_eq!(
+            traced,
+            Event::Message {
+                prev_id: 3,
+                message: message(),
+                traceparent: Some(traceparent.into()),
+            }
+        );
+        assert_eq!(Event::from_json(&traced.to_json()), Some(traced));
     }
 }

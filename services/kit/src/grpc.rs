@@ -12,6 +12,7 @@ use std::{
 
 use futures::future::{Either, Ready, ready};
 use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::TraceContextExt;
 use subtle::ConstantTimeEq;
 use tonic::{
     metadata::{MetadataKey, MetadataMap, MetadataValue},
@@ -46,9 +47,12 @@ impl Interceptor for Outbound {
         req.metadata_mut()
             .insert(INTERNAL_TOKEN_HEADER, self.token.clone());
         let cx = tracing::Span::current().context();
-        opentelemetry::global::get_text_map_propagator(|p| {
-            p.inject_context(&cx, &mut MetadataInjector(req.metadata_mut()))
-        });
+        // Without a recorded span (no exporter) there is nothing to carry.
+        if cx.span().span_context().is_valid() {
+            opentelemetry::global::get_text_map_propagator(|p| {
+                p.inject_context(&cx, &mut MetadataInjector(req.metadata_mut()))
+            });
+        }
         Ok(req)
     }
 }
@@ -117,13 +121,20 @@ pub fn reflection(
         .build_v1()?)
 }
 
+/// The span of one call, its parent the caller's span (set before anything
+/// enters the span or makes a child of it, as `set_parent` requires).
 fn request_span(req: &http::Request<()>) -> tracing::Span {
-    let parent = opentelemetry::global::get_text_map_propagator(|p| {
-        p.extract(&HeaderExtractor(req.headers()))
-    });
     let span = tracing::info_span!("gRPC request", rpc = %req.uri().path());
-    // An error only means no subscriber records OpenTelemetry data.
-    let _ = span.set_parent(parent);
+    if req
+        .headers()
+        .contains_key(crate::trace_context::TRACEPARENT)
+    {
+        let parent = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&HeaderExtractor(req.headers()))
+        });
+        // An error only means no subscriber records OpenTelemetry data.
+        let _ = span.set_parent(parent);
+    }
     span
 }
 

@@ -16,5 +16,6 @@ pub mod redis;
 pub mod shutdown;
 pub mod telemetry;
 pub mod time;
+pub mod trace_context;
 
 pub use error::{Code, Error};

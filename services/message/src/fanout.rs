@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use tokio::{sync::mpsc, task::JoinHandle};
-use totilove_kit::events::Event;
+use totilove_kit::{events::Event, trace_context};
 
 use crate::{
     cache::{Cache, MessagesRound, StatusChange, chat_key, conversations_key},
@@ -33,6 +33,9 @@ pub struct Committed {
     pub pair_before: HashMap<Pair, i64>,
     /// Each person's newest message before the batch (absent: none).
     pub head_before: HashMap<i64, i64>,
+    /// Each message's "Publish a message" span, parallel to `messages`;
+    /// empty when not traced. They end once the round is published.
+    pub publishing: Vec<tracing::Span>,
 }
 
 impl Committed {
@@ -125,6 +128,7 @@ fn add(round: &mut MessagesRound, committed: Committed) {
         messages,
         pair_before,
         head_before,
+        publishing,
     } = committed;
 
     let mut by_pair: BTreeMap<Pair, Vec<&Message>> = BTreeMap::new();
@@ -138,12 +142,16 @@ fn add(round: &mut MessagesRound, committed: Committed) {
         entry_of.extend(part.iter().enumerate().map(|(i, m)| (m.id, first + i)));
     }
 
-    // Events, in id order, each person's chained to their previous message.
+    // Events, in id order, each person's chained to their previous message
+    // and carrying the message's trace context (both events the same).
     let mut heads = head_before;
-    for m in &messages {
-        for person in [m.receiver_id, m.sender_id] {
+    for (i, m) in messages.iter().enumerate() {
+        let traceparent = publishing.get(i).and_then(trace_context::traceparent);
+        let events = [m.receiver_id, m.sender_id].map(|person| {
             let prev_id = heads.insert(person, m.id).unwrap_or(0);
-            round.event(person, prev_id, entry_of[&m.id]);
-        }
+            (person, prev_id)
+        });
+        round.events(entry_of[&m.id], events, traceparent);
     }
+    round.keep_spans(publishing);
 }

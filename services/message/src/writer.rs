@@ -21,7 +21,12 @@ use tokio::{
     sync::{mpsc, oneshot},
     task::JoinHandle,
 };
-use totilove_kit::{Code, Error, metrics::seconds_since};
+use totilove_kit::{
+    Code, Error,
+    metrics::seconds_since,
+    trace_context::{self, Conversation, TARGET},
+};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
@@ -54,6 +59,9 @@ struct Submission {
     reply: oneshot::Sender<Result<Sent, Error>>,
     /// For `totilove_message_send_to_commit_seconds`.
     queued_at: Instant,
+    /// "Commit a message": from the queue to the answer, a child of the
+    /// request's span (the writer's task has none of its own).
+    span: tracing::Span,
 }
 
 #[derive(Clone)]
@@ -71,11 +79,20 @@ impl Writer {
     /// Stores `message`; answers only after COMMIT.
     pub async fn send(&self, message: NewMessage) -> Result<Sent, Error> {
         let (reply, answer) = oneshot::channel();
+        let (sender, receiver) = (message.sender.get(), message.receiver.get());
+        let span = tracing::info_span!(
+            target: TARGET,
+            "Commit a message",
+            user_id = sender,
+            conversation = %Conversation::of(sender, receiver),
+            message_id = tracing::field::Empty,
+        );
         self.queue
             .try_send(Submission {
                 message,
                 reply,
                 queued_at: Instant::now(),
+                span,
             })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => {
@@ -117,8 +134,16 @@ async fn run(
         let started = Instant::now();
         // The statement timeout bounds each statement; this bounds the whole
         // transaction (connection included), whatever the network does.
-        let persisted =
-            tokio::time::timeout(settings.timeout, persist(&db, &batch, created_at)).await;
+        // The batch's own trace, linked to each of its messages' traces.
+        let batch_span = tracing::info_span!(target: TARGET, "Commit a batch", size = batch.len());
+        for submission in &batch {
+            trace_context::link(&batch_span, &submission.span);
+        }
+        let persisted = tokio::time::timeout(
+            settings.timeout,
+            persist(&db, &batch, created_at).instrument(batch_span),
+        )
+        .await;
         match persisted {
             Ok(Ok(Persisted {
                 outcomes,
@@ -138,6 +163,9 @@ async fn run(
                 for (submission, outcome) in batch.drain(..).zip(outcomes) {
                     metrics::histogram!("totilove_message_send_to_commit_seconds")
                         .record(seconds_since(submission.queued_at));
+                    if let Ok(sent) = &outcome {
+                        submission.span.record("message_id", sent.message.id);
+                    }
                     let _ = submission.reply.send(outcome);
                 }
                 if !committed.messages.is_empty() {
@@ -196,7 +224,6 @@ fn key_of(m: &NewMessage) -> Key {
     (m.sender.get(), m.client_msg_id.get())
 }
 
-#[tracing::instrument(name = "Persist a batch of messages", skip_all, fields(size = batch.len()))]
 async fn persist(
     db: &PgPool,
     batch: &[Submission],
@@ -205,10 +232,10 @@ async fn persist(
     // A client_msg_id repeated within the batch: the first one counts, the
     // others are answered like retries of it.
     let mut first: HashMap<Key, usize> = HashMap::with_capacity(batch.len());
-    let mut unique: Vec<&NewMessage> = Vec::with_capacity(batch.len());
+    let mut unique: Vec<&Submission> = Vec::with_capacity(batch.len());
     for (i, submission) in batch.iter().enumerate() {
         first.entry(key_of(&submission.message)).or_insert_with(|| {
-            unique.push(&submission.message);
+            unique.push(submission);
             i
         });
     }
@@ -220,18 +247,28 @@ async fn persist(
         "SELECT first_id, inserted, pair_lo, pair_hi, pair_before, head_people, head_before
          FROM store_batch($1, $2, $3, $4, $5)",
     )
-    .bind(unique.iter().map(|m| m.sender.get()).collect::<Vec<_>>())
-    .bind(unique.iter().map(|m| m.receiver.get()).collect::<Vec<_>>())
     .bind(
         unique
             .iter()
-            .map(|m| m.content.as_str())
+            .map(|s| s.message.sender.get())
             .collect::<Vec<_>>(),
     )
     .bind(
         unique
             .iter()
-            .map(|m| m.client_msg_id.get())
+            .map(|s| s.message.receiver.get())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        unique
+            .iter()
+            .map(|s| s.message.content.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        unique
+            .iter()
+            .map(|s| s.message.client_msg_id.get())
             .collect::<Vec<_>>(),
     )
     .bind(created_at)
@@ -246,9 +283,23 @@ async fn persist(
     // user_heads, not from id arithmetic).
     let mut winners: HashMap<Key, (Message, bool)> = HashMap::with_capacity(unique.len());
     let mut new_messages = Vec::with_capacity(inserted.len());
+    // Only when traced (no allocation otherwise): the spans are disabled
+    // together, by their target.
+    let traced = batch.iter().any(|s| !s.span.is_disabled());
+    let mut publishing = Vec::new();
     let mut retried: Vec<Key> = Vec::new();
-    for (m, id) in unique.iter().zip(ids) {
+    for (submission, id) in unique.iter().zip(ids) {
+        let m = &submission.message;
         if inserted.contains(&id) {
+            if traced {
+                // Ends once the fan-out published its events (see `fanout`).
+                publishing.push(tracing::info_span!(
+                    target: TARGET,
+                    parent: &submission.span,
+                    "Publish a message",
+                    message_id = id,
+                ));
+            }
             let message = Message {
                 id,
                 sender_id: m.sender.get(),
@@ -329,6 +380,7 @@ async fn persist(
             messages: new_messages,
             pair_before,
             head_before,
+            publishing,
         },
     })
 }

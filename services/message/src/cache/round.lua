@@ -11,7 +11,7 @@
 --         none), n, n entries (oldest first);
 --       P, then per person: n, n (score, member) pairs;
 --       E, then per event: channel, prev_id, index of its entry (1-based,
---         over all entries in order).
+--         over all entries in order), traceparent ('' when not traced).
 local ttl, cap = ARGV[1], tonumber(ARGV[2])
 local at = 3
 local function take()
@@ -72,11 +72,14 @@ for p = 1, people do
   at = at + 2 * n
 end
 
--- The JSON of totilove_kit::events::Event::Message.
+-- The JSON of totilove_kit::events::Event::Message. The traceparent is the
+-- service's own (hex digits and dashes), safe inside a JSON string as is.
 local events = tonumber(take())
 for _ = 1, events do
-  local channel, prev_id, index = take(), take(), tonumber(take())
+  local channel, prev_id, index, trace = take(), take(), tonumber(take()), take()
+  local traced = ''
+  if trace ~= '' then traced = ',"traceparent":"' .. trace .. '"' end
   redis.call('PUBLISH', channel,
-    '{"type":"message","prev_id":' .. prev_id .. ',"message":' .. entries[index] .. '}')
+    '{"type":"message","prev_id":' .. prev_id .. ',"message":' .. entries[index] .. traced .. '}')
 end
 return events

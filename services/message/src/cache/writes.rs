@@ -22,9 +22,14 @@ pub struct MessagesRound {
     entries: usize,
     /// person → other → last activity (ms)
     activity: BTreeMap<i64, BTreeMap<i64, i64>>,
-    /// Per event: channel, prev_id, entry index.
+    /// Per event: channel, prev_id, entry index, traceparent ("": none).
     events: Vec<Value>,
+    /// The messages' "Publish a message" spans: they end with the round.
+    spans: Vec<tracing::Span>,
 }
+
+/// Values per event in `events`.
+const EVENT_ARGS: usize = 4;
 
 impl MessagesRound {
     /// Adds one conversation's part of a committed batch (oldest first);
@@ -54,11 +59,22 @@ impl MessagesRound {
         first
     }
 
-    /// The event of entry `index` to `person`, chained to `prev_id`.
-    pub fn event(&mut self, person: i64, prev_id: i64, index: usize) {
-        self.events.push(user_channel(person).into());
-        self.events.push(prev_id.into());
-        self.events.push((index as i64).into());
+    /// The events of entry `index`: one to each `(person, prev_id)`, chained
+    /// to that previous message, with the message's `traceparent` if traced
+    /// (one string, shared by both events).
+    pub fn events(&mut self, index: usize, to: [(i64, i64); 2], traceparent: Option<String>) {
+        let traceparent = traceparent.map_or(Value::from_static_str(""), Value::from);
+        for (person, prev_id) in to {
+            self.events.push(user_channel(person).into());
+            self.events.push(prev_id.into());
+            self.events.push((index as i64).into());
+            self.events.push(traceparent.clone());
+        }
+    }
+
+    /// Spans to end when the round is done (published or failed).
+    pub fn keep_spans(&mut self, spans: Vec<tracing::Span>) {
+        self.spans.extend(spans);
     }
 
     pub fn messages(&self) -> usize {
@@ -99,7 +115,7 @@ impl Cache {
                 args.push(other.into());
             }
         }
-        args.push(((round.events.len() / 3) as i64).into());
+        args.push(((round.events.len() / EVENT_ARGS) as i64).into());
         args.extend(round.events.iter().cloned());
         let written: Result<i64, _> = scripts::ROUND.call(client, keys, args).await;
         if let Err(e) = written {

@@ -314,7 +314,9 @@ impl Watcher {
             .into_iter()
             .flatten()
             .filter_map(|e| match e {
-                Event::Message { prev_id, message } => Some((*prev_id, message.id)),
+                Event::Message {
+                    prev_id, message, ..
+                } => Some((*prev_id, message.id)),
                 _ => None,
             })
             .collect()
