@@ -132,13 +132,13 @@ async fn run(
         metrics::histogram!("totilove_message_writer_batch_size").record(batch.len() as f64);
         let created_at = clock.next();
         let started = Instant::now();
-        // The statement timeout bounds each statement; this bounds the whole
-        // transaction (connection included), whatever the network does.
         // The batch's own trace, linked to each of its messages' traces.
         let batch_span = tracing::info_span!(target: TARGET, "Commit a batch", size = batch.len());
         for submission in &batch {
             trace_context::link(&batch_span, &submission.span);
         }
+        // The statement timeout bounds each statement; this bounds the whole
+        // transaction (connection included), whatever the network does.
         let persisted = tokio::time::timeout(
             settings.timeout,
             persist(&db, &batch, created_at).instrument(batch_span),
