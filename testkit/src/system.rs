@@ -286,6 +286,14 @@ impl TestSystem {
         AuthServiceClient::with_interceptor(Self::channel(&urls(&self.auth)), Self::outbound())
     }
 
+    /// A client of one auth replica alone (not balanced over the others).
+    pub fn auth_client_of(&self, replica: usize) -> AuthServiceClient<Intercepted> {
+        AuthServiceClient::with_interceptor(
+            Self::channel(&self.auth[replica].url),
+            Self::outbound(),
+        )
+    }
+
     pub fn message_client(&self) -> MessageServiceClient<Intercepted> {
         MessageServiceClient::with_interceptor(
             Self::channel(&urls(&self.message)),

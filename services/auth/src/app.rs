@@ -119,6 +119,7 @@ impl Application {
                 .clone()
                 .sync_forever(self.config.privacy_sync_interval),
         );
+        let ended_watch = tokio::spawn(self.api.accounts.sessions.clone().watch_ended());
         let served = totilove_kit::grpc::server(&self.config.internal_token)
             .add_service(health_service)
             .add_service(totilove_kit::grpc::reflection(
@@ -129,6 +130,7 @@ impl Application {
             .await;
         probe.abort();
         privacy_sync.abort();
+        ended_watch.abort();
         Ok(served?)
     }
 }

@@ -203,6 +203,15 @@ impl SessionCache {
         Ok(())
     }
 
+    /// Deletes the copies of ended sessions (their people's sets are left:
+    /// nothing reads a session through them without its own key).
+    #[tracing::instrument(name = "Remove ended sessions from Redis", skip_all, fields(count = ids.len()))]
+    pub async fn remove_entries(&self, ids: &[SessionId]) -> Result<(), Error> {
+        let keys: Vec<String> = ids.iter().map(session_key).collect();
+        let _: i64 = connected(&self.redis)?.del(keys).await?;
+        Ok(())
+    }
+
     /// Tells every gateway to close the sockets of an ended session.
     #[tracing::instrument(name = "Announce an ended session", skip_all)]
     pub async fn announce_ended(&self, id: &SessionId) -> Result<(), Error> {

@@ -10,9 +10,18 @@
 //!   TTL bounding the rest);
 //! - nothing brings a revoked session back into Redis: refreshes only rewrite
 //!   keys that still exist, and re-warming checks the record again after
-//!   writing and undoes itself if a revocation slipped in between.
+//!   writing and undoes itself if a revocation slipped in between;
+//! - a Redis that answers reads but refuses writes cannot keep an ended
+//!   session alive: until its copy is known to be deleted, an ended session
+//!   is *unconfirmed* and a Redis hit for it is not trusted (the record
+//!   decides). Every instance learns which sessions ended from PostgreSQL
+//!   each second ([`Sessions::watch_ended`]) and deletes their copies itself.
 
-use std::time::Duration as StdDuration;
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+    time::Duration as StdDuration,
+};
 
 use chrono::{DateTime, Duration, Utc};
 use rand::{TryRngCore, rngs::OsRng};
@@ -66,7 +75,15 @@ pub struct Sessions {
     idle_timeout: Duration,
     lifetime: Duration,
     touch_interval: Duration,
+    /// Ended sessions whose Redis copy may still exist (see the module comment).
+    unconfirmed: Arc<Mutex<HashSet<SessionId>>>,
 }
+
+/// How often every instance asks PostgreSQL which sessions ended.
+const WATCH_INTERVAL: StdDuration = StdDuration::from_secs(1);
+/// Each ask reaches this far before the previous one's end: a revocation is
+/// stamped before its transaction commits.
+const COMMIT_MARGIN: Duration = Duration::seconds(5);
 
 fn duration(d: StdDuration) -> Duration {
     Duration::from_std(d).unwrap_or(Duration::MAX)
@@ -80,6 +97,52 @@ impl Sessions {
             idle_timeout: duration(config.session_idle_timeout),
             lifetime: duration(config.session_lifetime),
             touch_interval: duration(config.effective_touch_interval()),
+            unconfirmed: Arc::default(),
+        }
+    }
+
+    fn unconfirmed(&self) -> std::sync::MutexGuard<'_, HashSet<SessionId>> {
+        // A panic while holding it cannot leave the set half-changed.
+        self.unconfirmed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs for the service's life: every second, the sessions that ended
+    /// (on any instance, or by expiry) have their Redis copies deleted from
+    /// here; those whose delete fails stay unconfirmed until one succeeds.
+    pub async fn watch_ended(self) {
+        let mut ticker = tokio::time::interval(WATCH_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut since = None;
+        loop {
+            ticker.tick().await;
+            let ended = match self.ended_since(since).await {
+                Ok((ids, until)) => {
+                    since = Some(until - COMMIT_MARGIN);
+                    ids
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e.message, "cannot learn which sessions ended");
+                    continue;
+                }
+            };
+            let mut ids: Vec<SessionId> =
+                ended.iter().filter_map(|id| SessionId::parse(id)).collect();
+            ids.extend(self.unconfirmed().iter().cloned());
+            if ids.is_empty() {
+                continue;
+            }
+            match self.cache.remove_entries(&ids).await {
+                Ok(()) => {
+                    let mut unconfirmed = self.unconfirmed();
+                    for id in &ids {
+                        unconfirmed.remove(id);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "ended sessions still in Redis; not trusting it for them");
+                    self.unconfirmed().extend(ids);
+                }
+            }
         }
     }
 
@@ -109,6 +172,7 @@ impl Sessions {
         let cached = self.cache.get(&subject.session_id).await;
         if let Ok(Some(entry)) = &cached
             && entry.user_id == subject.user_id.0
+            && !self.unconfirmed().contains(&subject.session_id)
             && entry.expires_at() > now
             && entry.last_activity() > now - self.idle_timeout
         {
@@ -219,6 +283,8 @@ impl Sessions {
         if self.remove_and_announce(user_id, &id).await.is_ok() {
             return;
         }
+        // Not trusted here from now on; `watch_ended` keeps deleting it.
+        self.unconfirmed().insert(id.clone());
         let this = self.clone();
         tokio::spawn(async move {
             let give_up =

@@ -303,3 +303,74 @@ async fn an_ended_session_is_announced_to_the_gateways() {
         assert_eq!(message.value.as_string().as_ref(), Some(expected));
     }
 }
+
+#[tokio::test]
+async fn a_logout_holds_on_every_replica_while_redis_refuses_writes() {
+    use fred::interfaces::ClientLike;
+    use totilove_proto::auth::v1::ValidateTokenRequest;
+
+    let system = totilove_testkit::TestSystem::start_cluster(1, 2, &[]).await;
+    let (first, second) = (system.auth_client_of(0), system.auth_client_of(1));
+    let app = TestApp {
+        auth: first,
+        system,
+    };
+    let validate_on_second = |token: String| {
+        let mut second = second.clone();
+        async move {
+            second
+                .validate_token(ValidateTokenRequest { token })
+                .await
+                .map_err(totilove_kit::Error::from)
+        }
+    };
+    let (_, session) = app.signed_in("alice").await;
+    validate_on_second(session.token.clone())
+        .await
+        .expect("valid on the other replica");
+    let key = format!("session:{}", session.session_id);
+    assert!(app.redis_get(&key).await.is_some(), "cached");
+
+    // With no replica to confirm them, Redis refuses every write (DEL too)
+    // and still answers reads.
+    let redis = app.redis().await;
+    let min_replicas_to_write = |n: &'static str| {
+        let redis = redis.clone();
+        async move {
+            let set: String = redis
+                .custom(
+                    fred::cmd!("CONFIG"),
+                    vec!["SET", "min-replicas-to-write", n],
+                )
+                .await
+                .expect("Redis configured");
+            assert_eq!(set, "OK");
+        }
+    };
+    min_replicas_to_write("1").await;
+    app.logout(&session).await.expect("logged out");
+    assert!(
+        app.redis_get(&key).await.is_some(),
+        "the copy outlives the logout"
+    );
+    let err = app.validate(&session.token).await.expect_err("ended");
+    assert_eq!(err.code, Code::Unauthorized);
+    let refused_elsewhere = eventually(Duration::from_secs(5), || {
+        let answer = validate_on_second(session.token.clone());
+        async move { matches!(answer.await, Err(e) if e.code == Code::Unauthorized) }
+    })
+    .await;
+    assert!(refused_elsewhere, "the other replica learns of the logout");
+
+    // Once Redis takes writes again, the stale copy is deleted.
+    min_replicas_to_write("0").await;
+    let deleted = eventually(Duration::from_secs(5), || async {
+        app.redis_get(&key).await.is_none()
+    })
+    .await;
+    assert!(deleted, "the ended session's copy is removed");
+    let err = validate_on_second(session.token.clone())
+        .await
+        .expect_err("still ended");
+    assert_eq!(err.code, Code::Unauthorized);
+}
