@@ -30,11 +30,14 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
+        let mut metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
         let listener = TcpListener::bind(&config.listen_addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen_addr))?;
         let state = AppState::build(config).await?;
+        if let Some(metrics) = metrics.as_mut() {
+            metrics.watch_redis(state.redis().clone());
+        }
         let hub = fanout::Hub::start(&state).await?;
         let router = routes::router(state).layer(axum::Extension(hub.clone()));
         Ok(Self {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use fred::clients::Pool as RedisPool;
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
+use tonic::transport::Channel;
 use totilove_kit::{grpc::Outbound, health::HealthClient, metrics_grpc::GrpcMetrics};
 use totilove_proto::{
     auth::v1::auth_service_client::AuthServiceClient,
@@ -17,9 +17,7 @@ use crate::Config;
 /// The largest answer taken from the message service.
 const MAX_MESSAGE_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
-/// A gRPC channel that adds the internal credential and trace context to
-/// every call, and counts the calls (`totilove_grpc_client_*`).
-pub type Intercepted = InterceptedService<GrpcMetrics<Channel>, Outbound>;
+pub use totilove_kit::grpc::Intercepted;
 
 #[derive(Clone)]
 pub struct AppState {

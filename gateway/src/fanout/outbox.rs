@@ -64,15 +64,23 @@ pub struct LiveMessage {
     pub frame: Utf8Bytes,
     /// "Deliver a message": ends when the last socket has written it.
     pub span: tracing::Span,
+    /// `created_at` as a clock reading, for
+    /// `totilove_ws_commit_to_socket_seconds`; parsed only when metrics are on.
+    pub stamped: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl LiveMessage {
     pub fn new(message: MessageJson, span: tracing::Span) -> Self {
         let frame = crate::ws::protocol::ServerEvent::Message { message: &message }.to_frame();
+        let stamped = totilove_kit::metrics::enabled()
+            .then(|| chrono::DateTime::parse_from_rfc3339(&message.created_at).ok())
+            .flatten()
+            .map(|t| t.to_utc());
         Self {
             message,
             frame,
             span,
+            stamped,
         }
     }
 }

@@ -188,9 +188,18 @@ impl Writer {
             return Ok(());
         }
         metrics::counter!("totilove_ws_messages_delivered_total", "kind" => "message").increment(1);
-        sink.feed(Message::Text(live.frame.clone()))
+        let written = sink
+            .feed(Message::Text(live.frame.clone()))
             .instrument(span())
-            .await
+            .await;
+        if let Some(stamped) = live.stamped {
+            // Across hosts this includes the clocks' difference; clamped so
+            // a clock behind the writer's records 0, not a negative time.
+            let elapsed = (chrono::Utc::now() - stamped).to_std().unwrap_or_default();
+            metrics::histogram!("totilove_ws_commit_to_socket_seconds")
+                .record(elapsed.as_secs_f64());
+        }
+        written
     }
 }
 

@@ -204,6 +204,15 @@ async fn every_process_counts_the_traffic_it_served() {
         3.0
     );
     assert_eq!(delta(&gw0, &gw1, "totilove_ws_sockets_open", &[]), 1.0);
+    assert_eq!(
+        delta(
+            &gw0,
+            &gw1,
+            "totilove_ws_commit_to_socket_seconds_count",
+            &[]
+        ),
+        3.0
+    );
 
     // The auth service: its server side of the gateway's calls.
     let auth_calls = |m: &'static str| [("method", m), ("code", "ok")];
@@ -244,6 +253,25 @@ async fn every_process_counts_the_traffic_it_served() {
         delta(&msg0, &msg1, "totilove_message_writer_batch_size_sum", &[]),
         3.0
     );
+    // Its own calls: whether the pair is blocked, asked of auth (nothing
+    // else in this test asks it).
+    let blocked = "/totilove.auth.v1.AuthService/IsBlocked";
+    assert!(
+        delta(
+            &msg0,
+            &msg1,
+            "totilove_grpc_client_requests_total",
+            &[("method", blocked), ("code", "ok")]
+        ) >= 1.0
+    );
+
+    // The pools, sampled as the processes start.
+    let pool = "totilove_store_pool_max_connections";
+    for (scrape, store) in [(&msg1, "postgres"), (&msg1, "redis"), (&gw1, "redis")] {
+        assert!(scrape.get(pool, &[("store", store)]) >= 1.0, "{store}");
+    }
+    let connected = [("store", "redis"), ("state", "connected")];
+    assert!(msg1.get("totilove_store_pool_connections", &connected) >= 1.0);
 
     // The presence service: the socket's registration, and bob online.
     let open = "/totilove.presence.v1.PresenceService/OpenConnection";

@@ -33,7 +33,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
+        let mut metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
         let db = totilove_kit::postgres::connect_and_migrate(
             &config.database_url,
             "auth",
@@ -43,6 +43,10 @@ impl Application {
         )
         .await?;
         let redis = totilove_kit::redis::connect(&config.redis_url, 4).await?;
+        if let Some(metrics) = metrics.as_mut() {
+            metrics.watch_postgres(db.clone());
+            metrics.watch_redis(redis.clone());
+        }
         let passwords = Passwords::new(
             config.password_hash_concurrency,
             config.register_hash_concurrency,

@@ -57,6 +57,18 @@ impl Interceptor for Outbound {
     }
 }
 
+/// What every internal client calls through: the credential and the trace
+/// context added ([`Outbound`]), the calls counted (`totilove_grpc_client_*`).
+pub type Intercepted = tonic::service::interceptor::InterceptedService<
+    crate::metrics_grpc::GrpcMetrics<Channel>,
+    Outbound,
+>;
+
+/// [`channel`] with its calls counted, ready for a client's `with_interceptor`.
+pub fn counted_channel(urls: &str) -> anyhow::Result<crate::metrics_grpc::GrpcMetrics<Channel>> {
+    Ok(crate::metrics_grpc::GrpcMetrics::client(channel(urls)?))
+}
+
 /// A channel to a service that connects lazily and reconnects by itself, so a
 /// service that starts later (or restarts) is picked up without a restart here.
 /// `urls` may list several replicas, comma-separated, or name a host that

@@ -76,10 +76,15 @@ pub fn recorder() -> &'static PrometheusHandle {
     })
 }
 
+/// How often the pools' usage is sampled into gauges.
+const POOL_SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
+
 /// The `/metrics` listener; stopped when dropped.
 pub struct Exporter {
     addr: SocketAddr,
     task: JoinHandle<()>,
+    /// The pool samplers ([`Exporter::watch_postgres`], [`Exporter::watch_redis`]).
+    samplers: Vec<JoinHandle<()>>,
 }
 
 impl Exporter {
@@ -105,7 +110,52 @@ impl Exporter {
             }
         });
         tracing::info!("metrics listening on http://{addr}/metrics");
-        Ok(Self { addr, task })
+        Ok(Self {
+            addr,
+            task,
+            samplers: Vec::new(),
+        })
+    }
+
+    /// Samples `pool`'s connections (`totilove_store_pool_connections`:
+    /// `in_use`, `idle`) and bound (`totilove_store_pool_max_connections`),
+    /// with `store="postgres"`, for as long as the exporter lives.
+    pub fn watch_postgres(&mut self, pool: sqlx::PgPool) {
+        let max = f64::from(pool.options().get_max_connections());
+        self.sample(move || {
+            let (open, idle) = (pool.size() as f64, pool.num_idle() as f64);
+            metrics::gauge!("totilove_store_pool_max_connections", "store" => "postgres").set(max);
+            metrics::gauge!("totilove_store_pool_connections", "store" => "postgres", "state" => "in_use")
+                .set((open - idle).max(0.0));
+            metrics::gauge!("totilove_store_pool_connections", "store" => "postgres", "state" => "idle")
+                .set(idle);
+        });
+    }
+
+    /// Samples a Redis pool like [`Exporter::watch_postgres`]. Redis
+    /// connections are shared by every caller at once, so they are only
+    /// `connected` or `down` (reconnecting), never idle.
+    pub fn watch_redis(&mut self, pool: fred::clients::Pool) {
+        use fred::interfaces::ClientLike;
+        let max = pool.size() as f64;
+        self.sample(move || {
+            let connected = pool.clients().iter().filter(|c| c.is_connected()).count() as f64;
+            metrics::gauge!("totilove_store_pool_max_connections", "store" => "redis").set(max);
+            metrics::gauge!("totilove_store_pool_connections", "store" => "redis", "state" => "connected")
+                .set(connected);
+            metrics::gauge!("totilove_store_pool_connections", "store" => "redis", "state" => "down")
+                .set(max - connected);
+        });
+    }
+
+    fn sample(&mut self, record: impl Fn() + Send + 'static) {
+        self.samplers.push(tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(POOL_SAMPLE_INTERVAL);
+            loop {
+                ticker.tick().await;
+                record();
+            }
+        }));
     }
 
     /// [`Exporter::serve`] when `addr` is given.
@@ -124,6 +174,9 @@ impl Exporter {
 impl Drop for Exporter {
     fn drop(&mut self) {
         self.task.abort();
+        for sampler in &self.samplers {
+            sampler.abort();
+        }
     }
 }
 

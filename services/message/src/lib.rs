@@ -119,7 +119,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
+        let mut metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
         let db = totilove_kit::postgres::connect_and_migrate(
             &config.database_url,
             "message",
@@ -129,6 +129,10 @@ impl Application {
         )
         .await?;
         let redis = totilove_kit::redis::connect(&config.redis_url, config.redis_pool_size).await?;
+        if let Some(metrics) = metrics.as_mut() {
+            metrics.watch_postgres(db.clone());
+            metrics.watch_redis(redis.clone());
+        }
         let listener = totilove_kit::grpc::bind(&config.listen_addr).await?;
         Ok(Self {
             listener,

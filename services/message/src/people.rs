@@ -13,8 +13,11 @@ use std::{
 };
 
 use tokio::sync::OnceCell;
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
-use totilove_kit::{Error, config::Secret, grpc::Outbound};
+use totilove_kit::{
+    Error,
+    config::Secret,
+    grpc::{Intercepted, Outbound},
+};
 use totilove_proto::auth::v1::{
     GetUsersRequest, IsBlockedRequest, auth_service_client::AuthServiceClient,
 };
@@ -26,7 +29,7 @@ const SHORT_MEMORY: Duration = Duration::from_secs(1);
 /// Beyond this many remembered keys, stale ones are forgotten (then all).
 const MAX_REMEMBERED: usize = 1_000_000;
 
-type AuthClient = AuthServiceClient<InterceptedService<Channel, Outbound>>;
+type AuthClient = AuthServiceClient<Intercepted>;
 
 #[derive(Clone)]
 pub struct People {
@@ -38,7 +41,7 @@ impl People {
     pub fn new(auth_url: &str, token: &Secret) -> anyhow::Result<Self> {
         Ok(Self {
             auth: AuthServiceClient::with_interceptor(
-                totilove_kit::grpc::channel(auth_url)?,
+                totilove_kit::grpc::counted_channel(auth_url)?,
                 Outbound::new(token)?,
             ),
             exists: Arc::new(Memo::new(Duration::MAX, SHORT_MEMORY)),

@@ -13,10 +13,10 @@ use std::{
 };
 
 use fred::{clients::Pool, interfaces::KeysInterface};
-use tonic::{Status, service::interceptor::InterceptedService, transport::Channel};
+use tonic::Status;
 use totilove_kit::{
     config::Secret,
-    grpc::Outbound,
+    grpc::{Intercepted, Outbound},
     redis::{Reconnections, block_generation_key},
 };
 use totilove_proto::{
@@ -25,8 +25,6 @@ use totilove_proto::{
 };
 
 use crate::domain::UserId;
-
-type Intercepted = InterceptedService<Channel, Outbound>;
 
 /// People checked for blocks per `BlockedAmong` call.
 const BLOCK_CHECK_BATCH: usize = 1000;
@@ -62,11 +60,11 @@ impl Audience {
         let outbound = Outbound::new(token)?;
         Ok(Self {
             messages: MessageServiceClient::with_interceptor(
-                totilove_kit::grpc::channel(message_url)?,
+                totilove_kit::grpc::counted_channel(message_url)?,
                 outbound.clone(),
             ),
             auth: AuthServiceClient::with_interceptor(
-                totilove_kit::grpc::channel(auth_url)?,
+                totilove_kit::grpc::counted_channel(auth_url)?,
                 outbound,
             ),
             reconnections: Reconnections::watch(&redis),

@@ -142,8 +142,11 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
+        let mut metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
         let redis = totilove_kit::redis::connect(&config.redis_url, config.redis_pool_size).await?;
+        if let Some(metrics) = metrics.as_mut() {
+            metrics.watch_redis(redis.clone());
+        }
         let audience = Audience::new(
             &config.message_url,
             &config.auth_url,
