@@ -56,5 +56,7 @@ impl From<pb::Profile> for ProfileJson {
 
 /// A user the service must always send; its absence is a bug there, not the caller's.
 pub fn required<T>(value: Option<T>, what: &str) -> Result<T, crate::http::ApiError> {
-    value.ok_or_else(|| totilove_kit::Error::internal(format!("the service sent no {what}")).into())
+    value.ok_or_else(|| {
+        totilove_kit::Error::internal(anyhow::anyhow!("the service sent no {what}")).into()
+    })
 }

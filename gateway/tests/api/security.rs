@@ -2,7 +2,7 @@
 
 use reqwest::{Method, StatusCode, header};
 
-use crate::helpers::{TestApp, expect_error, expect_json, set_cookie};
+use crate::helpers::{Backend, TestApp, expect_error, expect_json, set_cookie};
 
 const ALLOWED: &str = "https://app.example.com";
 const FOREIGN: &str = "https://evil.example.net";
@@ -251,15 +251,52 @@ async fn a_state_change_by_cookie_from_the_gateways_own_origin_is_allowed() {
 #[tokio::test]
 async fn errors_never_leak_internal_details() {
     let app = TestApp::start().await;
-    let res = app
+    let ann = app.person("ann").await;
+    let leaks = [
+        "127.0.0.1",
+        "tonic",
+        "sqlx",
+        "relation",
+        "conversations",
+        "panicked",
+        "at src/",
+    ];
+    let refused = app.get("/api/users/abc", "x").await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let mut bodies = vec![refused.text().await.expect("a body")];
+
+    // A real failure inside the message service: the table it reads is gone.
+    let db = sqlx::PgPool::connect(&app.system.database_url)
+        .await
+        .expect("the test database");
+    sqlx::query("ALTER TABLE message.conversations RENAME TO conversations_gone")
+        .execute(&db)
+        .await
+        .expect("renamed");
+    let res = app.get("/api/conversations", &ann.token).await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    bodies.push(res.text().await.expect("a body"));
+
+    // A service that is gone: the transport's error names its address.
+    let down = app.stop(Backend::Auth).await;
+    let res = down
         .http
-        .get(app.url("/api/users/abc"))
-        .bearer_auth("x")
+        .get(down.url("/api/me"))
+        .bearer_auth(&ann.token)
         .send()
         .await
         .expect("an answer");
-    let body = res.text().await.expect("a body");
-    for leak in ["127.0.0.1", "tonic", "sqlx", "panicked", "at src/"] {
-        assert!(!body.contains(leak), "{leak} in {body}");
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    bodies.push(res.text().await.expect("a body"));
+
+    for body in bodies {
+        let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert!(
+            json["error"]["code"].is_string(),
+            "the contract's shape: {body}"
+        );
+        for leak in leaks {
+            assert!(!body.contains(leak), "{leak} in {body}");
+        }
     }
 }

@@ -153,7 +153,9 @@ impl HashPool {
         let job: Job = Box::new(move || {
             let _ = done.send(work());
         });
-        self.jobs.try_send(job).map_err(Error::internal)?;
+        self.jobs
+            .try_send(job)
+            .map_err(|_| Error::internal(anyhow::anyhow!("the hashing threads are gone")))?;
         answer.await.map_err(Error::internal)
     }
 }

@@ -128,9 +128,11 @@ impl Error {
         }
     }
 
-    /// Logs the cause and answers a bare internal error.
-    pub fn internal(cause: impl fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
+    /// Logs the cause with the chain of its sources (a driver's error
+    /// often says little at the top) and answers a bare internal error.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        let cause = cause.into();
+        tracing::error!(error = format!("{cause:#}"), "internal error");
         Self::new(Code::Internal, "internal error")
     }
 }

@@ -211,7 +211,9 @@ impl Reports {
             (None, Some(id)) => Err(Error::invalid(format!(
                 "message_ids: {id} is not a message between you and this person"
             ))),
-            (None, None) => Err(Error::internal("a report was neither stored nor refused")),
+            (None, None) => Err(Error::internal(anyhow::anyhow!(
+                "a report was neither stored nor refused"
+            ))),
         }
     }
 }

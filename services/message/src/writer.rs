@@ -353,7 +353,9 @@ async fn persist(
             let m = &submission.message;
             let key = key_of(m);
             let Some((stored, created)) = winners.get(&key) else {
-                return Err(Error::internal("a conflicting message was not found"));
+                return Err(Error::internal(anyhow::anyhow!(
+                    "a conflicting message was not found"
+                )));
             };
             if *created && first.get(&key) == Some(&i) {
                 Ok(Sent {
