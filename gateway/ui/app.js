@@ -1,8 +1,9 @@
+// @ts-check
 // Totilove's web UI: the entry point. Finds out whether this browser has a
 // session (the HttpOnly cookie), then shows either the sign-in screen or the
 // app, and goes back to sign-in whenever the session ends.
 
-import { api, describe, setUnauthorizedHandler } from './js/api.js';
+import { api, describe, errorCode, setUnauthorizedHandler } from './js/api.js';
 import { fill, h } from './js/dom.js';
 import { mountAuth } from './js/auth-view.js';
 import * as notify from './js/notify.js';
@@ -11,9 +12,10 @@ import { mountShell } from './js/shell.js';
 import * as store from './js/store.js';
 import { emptyState } from './js/widgets.js';
 
-const root = document.getElementById('app');
+const root = /** @type {HTMLElement} */ (document.getElementById('app'));
 let unmount = () => {};
 
+/** @param {string | null} [notice] why the sign-in screen shows (the session ended) */
 function showAuth(notice = null) {
   unmount();
   unmount = () => {};
@@ -21,7 +23,10 @@ function showAuth(notice = null) {
   mountAuth(root, { notice, onSignedIn: enter });
 }
 
-/** Signed in: the app, its conversation list, then the live socket. */
+/**
+ * Signed in: the app, its conversation list, then the live socket.
+ * @param {import('./js/store.js').Me} me
+ */
 async function enter(me) {
   unmount();
   store.signIn(me);
@@ -47,6 +52,7 @@ async function logout() {
   leave('You are logged out.');
 }
 
+/** @param {string} notice */
 function leave(notice) {
   unmount();
   unmount = () => {};
@@ -69,7 +75,7 @@ async function boot() {
     const me = await api('GET', '/api/me', undefined, { quiet: true });
     await enter(me);
   } catch (e) {
-    if (e.code === 'unauthorized') {
+    if (errorCode(e) === 'unauthorized') {
       showAuth();
     } else {
       fill(

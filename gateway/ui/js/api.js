@@ -1,9 +1,16 @@
+// @ts-check
 // The REST side of the API. Authentication is the HttpOnly session cookie set
 // by login: same-origin requests carry it, and the token never sits in
 // JavaScript or in storage where a script could read it.
 
 /** The API's `{"error": {"code", "message"}}`, plus the HTTP status. */
 export class ApiError extends Error {
+  /**
+   * @param {number} status the HTTP status, 0 when there was no answer
+   * @param {string} code the API's error code (`not_found`, `rate_limited`, …)
+   * @param {string} message
+   * @param {number | null} [retryAfter] seconds to wait (429)
+   */
   constructor(status, code, message, retryAfter = null) {
     super(message);
     this.status = status;
@@ -15,34 +22,56 @@ export class ApiError extends Error {
 /** The server promises an answer within 10 s; give up a little later. */
 const TIMEOUT_MS = 15_000;
 
+/** @type {(err: ApiError) => void} */
 let onUnauthorized = () => {};
 
-/** Called once when any request finds the session gone (401 `unauthorized`). */
+/**
+ * Called once when any request finds the session gone (401 `unauthorized`).
+ * @param {(err: ApiError) => void} handler
+ */
 export function setUnauthorizedHandler(handler) {
   onUnauthorized = handler;
 }
 
 /**
- * Calls the API and returns the parsed JSON body (null for 204).
+ * The code of an error the API (or the network) gave, else null.
+ * @param {unknown} err
+ * @returns {string | null}
+ */
+export function errorCode(err) {
+  return err instanceof ApiError ? err.code : null;
+}
+
+/**
+ * Calls the API and returns the parsed JSON body (null for 204): its shape
+ * is the route's answer in docs/API.md, which the caller knows.
  * Throws an ApiError: the server's own, or `network` / `timeout` when there
  * was no answer. `quiet` skips the session-ended handler (for the boot check).
+ * @param {'GET' | 'POST' | 'PUT' | 'DELETE'} method
+ * @param {string} path
+ * @param {unknown} [body] sent as JSON
+ * @param {{quiet?: boolean}} [options]
+ * @returns {Promise<any>}
  */
 export async function api(method, path, body, { quiet = false } = {}) {
+  /** @type {Record<string, string>} */
+  const headers = { Accept: 'application/json' };
+  /** @type {RequestInit} */
   const init = {
     method,
     credentials: 'same-origin',
-    headers: { Accept: 'application/json' },
+    headers,
     signal: AbortSignal.timeout(TIMEOUT_MS),
   };
   if (body !== undefined) {
-    init.headers['Content-Type'] = 'application/json';
+    headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
   let res;
   try {
     res = await fetch(path, init);
   } catch (e) {
-    if (e?.name === 'TimeoutError') {
+    if (e instanceof DOMException && e.name === 'TimeoutError') {
       throw new ApiError(0, 'timeout', 'Totilove took too long to answer. Please try again.');
     }
     throw new ApiError(0, 'network', 'Totilove cannot be reached. Check your connection and try again.');
@@ -74,6 +103,7 @@ export async function api(method, path, body, { quiet = false } = {}) {
  * (validation, conflicts) keep the server's message, which names the field,
  * as a sentence.
  */
+/** @type {Record<string, string>} */
 const FRIENDLY = {
   invalid_credentials: 'That username or email and password do not match. Please check them and try again.',
   unauthorized: 'Your session has ended. Please log in again.',
@@ -87,9 +117,13 @@ const FRIENDLY = {
 };
 
 /** API field names as the forms call them. */
+/** @type {Record<string, string>} */
 const FIELD_WORDS = { display_name: 'display name', avatar_url: 'photo link', message_ids: 'messages', client_msg_id: 'message id' };
 
-/** The server's message as a sentence: field names in words, a capital first letter, a full stop. */
+/**
+ * The server's message as a sentence: field names in words, a capital first letter, a full stop.
+ * @param {string | null | undefined} text
+ */
 function sentence(text) {
   const t = String(text ?? '')
     .trim()
@@ -99,14 +133,21 @@ function sentence(text) {
   return /[.!?…]$/.test(first) ? first : `${first}.`;
 }
 
-/** The sentence to show for an error `code` with the server's `message`. */
+/**
+ * The sentence to show for an error `code` with the server's `message`.
+ * @param {string} code
+ * @param {string} message
+ */
 export function friendly(code, message) {
   if (code === 'conflict' && /\busername\b/.test(message)) return 'That username is taken. Please choose another one.';
   if (code === 'conflict' && /\bemail\b/.test(message)) return 'An account with this email already exists. Log in instead?';
   return FRIENDLY[code] ?? sentence(message);
 }
 
-/** The sentence to show a person for an error, with the wait for 429s. */
+/**
+ * The sentence to show a person for an error, with the wait for 429s.
+ * @param {unknown} err
+ */
 export function describe(err) {
   if (!(err instanceof ApiError)) return 'Something went wrong. Please try again.';
   // Our own wording for network trouble is already for people.

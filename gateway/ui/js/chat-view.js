@@ -1,3 +1,4 @@
+// @ts-check
 // One conversation: history with paging on scroll-up, live messages, my
 // messages' status (pending, sent ✓, delivered ✓✓, read), the composer with
 // typing signals, and the partner's presence.
@@ -7,7 +8,7 @@
 // place), and only new nodes are inserted, so the list's live region
 // announces new messages only and the scroll position holds.
 
-import { api, describe } from './api.js';
+import { api, describe, errorCode } from './api.js';
 import { fill, h, icon, reconcile, srOnly } from './dom.js';
 import { charCount, clock, dayLabel, displayName, fullDate, lastSeen } from './format.js';
 import * as realtime from './realtime.js';
@@ -31,18 +32,34 @@ const TOP_SLACK_PX = 300;
 /** While a partner is not available, their profile is asked again this often (they may unblock me). */
 const RECHECK_EVERY_MS = 30_000;
 
-export function mountChat(container, otherId) {
-  const me = store.state.me;
-  const chat = store.openChat(otherId);
-  const touch = matchMedia('(pointer: coarse)').matches;
-  // They blocked me or left (404 on their profile, or a send refused as `blocked`).
-  const unavailableNow = () => store.state.unavailable.has(otherId) && !store.isBlocked(otherId);
-  let unavailable = unavailableNow();
-  let firstUnreadId = null;
-  let positioned = false;
-  let atBottom = true;
+/**
+ * @typedef {import('./store.js').Message} Message
+ * @typedef {import('./store.js').Pending} Pending
+ * @typedef {import('./store.js').User} User
+ * @typedef {{key: string, mine: boolean, at: Date, message: Message, pending?: undefined}
+ *   | {key: string, mine: true, at: Date, pending: Pending, message?: undefined}} Item
+ *   a message in the list: stored (from the server) or mine on its way
+ * @typedef {{loaded?: boolean, older?: boolean, mine?: boolean, theirs?: boolean}} RenderFlags
+ *   what happened since the last render: the first page, an older page, a message of mine or theirs
+ */
 
-  // ---- the frame ----
+/**
+ * Shows the chat with `otherId` in `container`; returns the function that ends it.
+ * @param {HTMLElement} container
+ * @param {number} otherId
+ * @returns {() => void}
+ */
+export function mountChat(container, otherId) {
+  const view = new ChatView(otherId);
+  fill(container, view.ui.view);
+  return view.start();
+}
+
+/**
+ * The chat's elements, built empty: the header, the message list, the composer.
+ * @param {number} otherId
+ */
+function chatFrame(otherId) {
   const headAvatar = h('span', { class: 'chat-avatar' });
   const nameLink = h('a', { class: 'chat-name', href: `#/people/${otherId}`, id: `chat-title-${otherId}` });
   const statusLine = h('p', { class: 'chat-status' });
@@ -56,12 +73,7 @@ export function mountChat(container, otherId) {
   const topNote = h('div', { class: 'chat-top' });
   const list = h('ol', { class: 'messages', role: 'log', 'aria-relevant': 'additions', 'aria-labelledby': nameLink.id });
   const scroller = h('div', { class: 'chat-scroll', tabindex: '0', 'aria-label': 'Messages' }, topNote, list);
-  const jump = h(
-    'button',
-    { type: 'button', class: 'jump', hidden: true, on: { click: () => scrollToBottom() } },
-    icon('down'),
-    h('span', { text: 'New messages' }),
-  );
+  const jump = h('button', { type: 'button', class: 'jump', hidden: true }, icon('down'), h('span', { text: 'New messages' }));
   const textarea = h('textarea', { rows: 1, placeholder: 'Write a message…', autocomplete: 'off' });
   const sendButton = h('button', { type: 'submit', class: 'send', title: 'Send' }, icon('send'), srOnly('Send'));
   const counter = h('p', { class: 'counter', hidden: true });
@@ -77,224 +89,297 @@ export function mountChat(container, otherId) {
   textarea.id = `composer-${otherId}`;
   // In the composer's place while I block them: who, and the way back.
   const blockedBar = h('div', { class: 'blocked-bar', hidden: true });
-  const view = h('section', { class: 'chat', 'aria-labelledby': nameLink.id }, header, h('div', { class: 'chat-body' }, scroller, jump), form, blockedBar);
-  fill(container, view);
+  const view = h(
+    'section',
+    { class: 'chat', 'aria-labelledby': nameLink.id },
+    header,
+    h('div', { class: 'chat-body' }, scroller, jump),
+    form,
+    blockedBar,
+  );
+  return { view, headAvatar, nameLink, statusLine, topNote, list, scroller, jump, textarea, sendButton, counter, composerNote, form, blockedBar };
+}
+
+/** One open chat: what it shows, and what it has sent (typing) or is waiting for. */
+class ChatView {
+  /** @param {number} otherId */
+  constructor(otherId) {
+    this.otherId = otherId;
+    this.me = /** @type {User} */ (store.state.me);
+    this.chat = store.openChat(otherId);
+    this.touch = matchMedia('(pointer: coarse)').matches;
+    this.ui = chatFrame(otherId);
+    this.unavailable = this.unavailableNow();
+    /** The first message not read when the chat opened (0: none; null: not known yet). @type {number | null} */
+    this.firstUnreadId = null;
+    this.positioned = false;
+    this.atBottom = true;
+    this.loadingPerson = false;
+    /** A message's key → its list item and what its meta showed. @type {Map<string, {el: HTMLLIElement, meta: HTMLElement, sig: string}>} */
+    this.nodes = new Map();
+    /** A separator's key (a day, the unread line) → its list item. @type {Map<string, HTMLLIElement>} */
+    this.separators = new Map();
+    this.frame = 0;
+    /** @type {RenderFlags} */
+    this.pendingFlags = {};
+    this.typingOn = false;
+    this.typingSentAt = 0;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.idleTimer = undefined;
+  }
 
   // ---- the partner ----
-  function person() {
-    return (
-      store.state.people.get(otherId) ??
-      store.state.conversations.get(otherId)?.user ??
-      store.state.blocked.get(otherId) ??
-      null
-    );
+
+  /** They blocked me or left (404 on their profile, or a send refused as `blocked`). */
+  unavailableNow() {
+    return store.state.unavailable.has(this.otherId) && !store.isBlocked(this.otherId);
   }
 
-  function renderHeader() {
-    const p = person();
+  /** @returns {User | null} */
+  person() {
+    const id = this.otherId;
+    return store.state.people.get(id) ?? store.state.conversations.get(id)?.user ?? store.state.blocked.get(id) ?? null;
+  }
+
+  renderHeader() {
+    const p = this.person();
     if (p) {
       // No presence at all for someone blocked either way.
-      fill(headAvatar, avatar(p, 'md', store.shownOnline(otherId)));
-      fill(nameLink, h('bdi', { text: displayName(p) }));
-      textarea.setAttribute('aria-label', `Message to ${displayName(p)}`);
+      fill(this.ui.headAvatar, avatar(p, 'md', store.shownOnline(this.otherId)));
+      fill(this.ui.nameLink, h('bdi', { text: displayName(p) }));
+      this.ui.textarea.setAttribute('aria-label', `Message to ${displayName(p)}`);
     } else {
-      nameLink.textContent = unavailable ? 'Unavailable' : '…';
+      this.ui.nameLink.textContent = this.unavailable ? 'Unavailable' : '…';
     }
-    renderStatus();
+    this.renderStatus();
   }
 
-  function renderStatus() {
-    const presence = store.state.presence.get(otherId);
-    statusLine.classList.remove('typing', 'online');
-    if (store.isBlocked(otherId)) {
-      statusLine.textContent = 'blocked';
-    } else if (unavailable) {
-      statusLine.textContent = 'not available';
-    } else if (store.isTyping(otherId)) {
-      statusLine.textContent = 'typing…';
-      statusLine.classList.add('typing');
+  renderStatus() {
+    const presence = store.state.presence.get(this.otherId);
+    const line = this.ui.statusLine;
+    line.classList.remove('typing', 'online');
+    if (store.isBlocked(this.otherId)) {
+      line.textContent = 'blocked';
+    } else if (this.unavailable) {
+      line.textContent = 'not available';
+    } else if (store.isTyping(this.otherId)) {
+      line.textContent = 'typing…';
+      line.classList.add('typing');
     } else if (presence?.online) {
-      statusLine.textContent = 'online';
-      statusLine.classList.add('online');
+      line.textContent = 'online';
+      line.classList.add('online');
     } else {
-      statusLine.textContent = presence?.last_seen ? lastSeen(presence.last_seen) : '';
+      line.textContent = presence?.last_seen ? lastSeen(presence.last_seen) : '';
     }
   }
 
-  let loadingPerson = false;
-  async function loadPerson() {
-    if (loadingPerson) return;
-    loadingPerson = true;
+  async loadPerson() {
+    if (this.loadingPerson) return;
+    this.loadingPerson = true;
     try {
-      const info = await api('GET', `/api/users/${otherId}`);
+      const info = await api('GET', `/api/users/${this.otherId}`);
       store.rememberPerson(info.user, { online: info.online, last_seen: info.last_seen });
-      store.setUnavailable(otherId, false);
+      store.setUnavailable(this.otherId, false);
     } catch (e) {
       // A 404 for someone I blocked is my own block, shown as such.
-      if (e.code === 'not_found' && !store.isBlocked(otherId)) store.setUnavailable(otherId, true);
+      if (errorCode(e) === 'not_found' && !store.isBlocked(this.otherId)) store.setUnavailable(this.otherId, true);
     } finally {
-      loadingPerson = false;
+      this.loadingPerson = false;
     }
-    applyAvailability();
+    this.applyAvailability();
   }
 
   /** The composer, the header and the top note for who they are to me now. */
-  function applyAvailability() {
-    const wasUnavailable = unavailable;
-    unavailable = unavailableNow();
-    const blocked = store.isBlocked(otherId);
-    form.hidden = blocked;
-    blockedBar.hidden = !blocked;
+  applyAvailability() {
+    const wasUnavailable = this.unavailable;
+    this.unavailable = this.unavailableNow();
+    const blocked = store.isBlocked(this.otherId);
+    this.ui.form.hidden = blocked;
+    this.ui.blockedBar.hidden = !blocked;
     if (blocked) {
-      renderBlockedBar();
-    } else if (unavailable) {
-      setComposerEnabled(false, 'This person is not available: you cannot message them.');
-    } else if (wasUnavailable || textarea.disabled) {
-      setComposerEnabled(true);
+      this.renderBlockedBar();
+    } else if (this.unavailable) {
+      this.setComposerEnabled(false, 'This person is not available: you cannot message them.');
+    } else if (wasUnavailable || this.ui.textarea.disabled) {
+      this.setComposerEnabled(true);
     }
-    renderHeader();
-    schedule({});
+    this.renderHeader();
+    this.schedule({});
   }
 
-  function renderBlockedBar() {
-    const p = person();
+  renderBlockedBar() {
+    const p = this.person();
     const name = p ? displayName(p) : 'this person';
     const unblock = h('button', { type: 'button', class: 'primary small', text: `Unblock ${name}` });
     unblock.addEventListener('click', () =>
       busy(unblock, async () => {
         try {
-          await api('DELETE', `/api/users/${otherId}/block`);
+          await api('DELETE', `/api/users/${this.otherId}/block`);
         } catch (e) {
           toast(describe(e), 'error');
           return;
         }
-        store.setBlocked(p ?? { id: otherId }, false);
+        store.setBlocked(p ?? { id: this.otherId, username: '' }, false);
         store.refreshConversationsSoon();
         toast(`${name} is unblocked.`);
-        loadPerson();
-        textarea.focus();
+        this.loadPerson();
+        this.ui.textarea.focus();
       }),
     );
     fill(
-      blockedBar,
+      this.ui.blockedBar,
       h('p', { class: 'blocked-text' }, 'You blocked ', h('bdi', { text: name }), '. Neither of you can message the other.'),
       unblock,
     );
   }
 
   /** They may have unblocked me: ask again (on focus, on a live sign of them, now and then). */
-  function recheck() {
-    if (unavailable && document.visibilityState === 'visible') loadPerson();
+  recheck() {
+    if (this.unavailable && document.visibilityState === 'visible') this.loadPerson();
   }
 
   // ---- messages ----
-  const nodes = new Map(); // key → {el, sig}
-  let frame = 0;
-  let pendingFlags = {};
 
-  function schedule(flags) {
-    for (const [k, v] of Object.entries(flags)) if (v) pendingFlags[k] = true;
-    if (!frame) frame = requestAnimationFrame(render);
+  /** @param {RenderFlags} flags */
+  schedule(flags) {
+    for (const [k, v] of Object.entries(flags)) if (v) this.pendingFlags[/** @type {keyof RenderFlags} */ (k)] = true;
+    if (!this.frame) this.frame = requestAnimationFrame(() => this.render());
   }
 
-  function keyOf(m) {
-    return m.sender_id === me.id && m.client_msg_id ? `c:${m.client_msg_id}` : `m:${m.id}`;
+  /** @param {Message} m */
+  keyOf(m) {
+    return m.sender_id === this.me.id && m.client_msg_id ? `c:${m.client_msg_id}` : `m:${m.id}`;
   }
 
-  function items() {
-    const messages = [...chat.messages.values()].sort((a, b) => a.id - b.id);
-    const out = messages.map((m) => ({ key: keyOf(m), mine: m.sender_id === me.id, message: m, at: new Date(m.created_at) }));
+  /** @returns {Item[]} the stored messages in id order, then mine still on their way */
+  items() {
+    const messages = [...this.chat.messages.values()].sort((a, b) => a.id - b.id);
+    /** @type {Item[]} */
+    const out = messages.map((m) => ({ key: this.keyOf(m), mine: m.sender_id === this.me.id, message: m, at: new Date(m.created_at) }));
     const acked = new Set(out.map((i) => i.key));
-    for (const p of store.pendingFor(otherId)) {
+    for (const p of store.pendingFor(this.otherId)) {
       const key = `c:${p.client_msg_id}`;
       if (!acked.has(key)) out.push({ key, mine: true, pending: p, at: new Date(p.created_at) });
     }
     return out;
   }
 
-  function render() {
-    frame = 0;
-    const flags = pendingFlags;
-    pendingFlags = {};
+  render() {
+    this.frame = 0;
+    const flags = this.pendingFlags;
+    this.pendingFlags = {};
+    const scroller = this.ui.scroller;
     // Measured before anything above the fold changes (the top note too).
-    const before = { height: scroller.scrollHeight, top: scroller.scrollTop, atBottom };
-    if (flags.loaded && firstUnreadId === null) {
-      const unread = [...chat.messages.values()]
-        .filter((m) => m.sender_id === otherId && m.status !== 'read')
+    const before = { height: scroller.scrollHeight, top: scroller.scrollTop, atBottom: this.atBottom };
+    if (flags.loaded && this.firstUnreadId === null) {
+      const unread = [...this.chat.messages.values()]
+        .filter((m) => m.sender_id === this.otherId && m.status !== 'read')
         .sort((a, b) => a.id - b.id);
-      firstUnreadId = unread.length ? unread[0].id : 0;
+      this.firstUnreadId = unread.length ? unread[0].id : 0;
     }
-    renderTop();
-    const all = items();
-    const desired = [];
-    let previous = null;
-    all.forEach((item, i) => {
-      const day = item.at.toDateString();
-      if (!previous || previous.at.toDateString() !== day) desired.push(separator(`d:${day}`, dayLabel(item.at), 'day'));
-      if (item.message && item.message.id === firstUnreadId) desired.push(separator('unread', 'New messages', 'unread-mark'));
-      const next = all[i + 1];
-      const joinsPrevious = previous && sameGroup(previous, item);
-      const joinsNext = next && sameGroup(item, next);
-      desired.push(messageNode(item, joinsPrevious, joinsNext));
-      previous = item;
-    });
-
-    reconcile(list, desired);
-    for (const [key, { el }] of nodes) if (!el.isConnected) nodes.delete(key);
-
-    if (!positioned && chat.loaded) {
-      positioned = true;
-      const mark = list.querySelector('.unread-mark');
-      if (mark) {
-        scroller.scrollTop = mark.offsetTop - 16;
-        atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < BOTTOM_SLACK_PX;
-      } else {
-        scrollToBottom();
-      }
-    } else if (flags.older) {
-      scroller.scrollTop = before.top + (scroller.scrollHeight - before.height);
-    } else if (before.atBottom || flags.mine) {
-      scrollToBottom();
-    } else if (flags.theirs) {
-      jump.hidden = false;
-    }
-    realtime.markRead(otherId);
+    this.renderTop();
+    reconcile(this.ui.list, this.desiredNodes());
+    for (const [key, { el }] of this.nodes) if (!el.isConnected) this.nodes.delete(key);
+    for (const [key, el] of this.separators) if (!el.isConnected) this.separators.delete(key);
+    this.position(flags, before);
+    realtime.markRead(this.otherId);
     // Too few messages to scroll: load more now, or scrolling up never will.
+    const chat = this.chat;
     if (chat.loaded && chat.hasOlder && !chat.loadingOlder && scroller.scrollHeight <= scroller.clientHeight + TOP_SLACK_PX) {
       store.loadOlder(chat);
     }
   }
 
-  function sameGroup(a, b) {
+  /** The list's items in order: day separators, the "New messages" line, the messages. */
+  desiredNodes() {
+    const all = this.items();
+    /** @type {HTMLLIElement[]} */
+    const desired = [];
+    /** @type {Item | null} */
+    let previous = null;
+    all.forEach((item, i) => {
+      const day = item.at.toDateString();
+      if (!previous || previous.at.toDateString() !== day) desired.push(this.separator(`d:${day}`, dayLabel(item.at), 'day'));
+      if (item.message && item.message.id === this.firstUnreadId) desired.push(this.separator('unread', 'New messages', 'unread-mark'));
+      const next = all[i + 1];
+      const joinsPrevious = previous !== null && this.sameGroup(previous, item);
+      const joinsNext = next !== undefined && this.sameGroup(item, next);
+      desired.push(this.messageNode(item, joinsPrevious, joinsNext));
+      previous = item;
+    });
+    return desired;
+  }
+
+  /**
+   * Where the list scrolls to after a render.
+   * @param {RenderFlags} flags
+   * @param {{height: number, top: number, atBottom: boolean}} before the scroll state before the render
+   */
+  position(flags, before) {
+    const scroller = this.ui.scroller;
+    if (!this.positioned && this.chat.loaded) {
+      this.positioned = true;
+      const mark = this.ui.list.querySelector('li.unread-mark');
+      if (mark instanceof HTMLElement) {
+        scroller.scrollTop = mark.offsetTop - 16;
+        this.atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < BOTTOM_SLACK_PX;
+      } else {
+        this.scrollToBottom();
+      }
+    } else if (flags.older) {
+      scroller.scrollTop = before.top + (scroller.scrollHeight - before.height);
+    } else if (before.atBottom || flags.mine) {
+      this.scrollToBottom();
+    } else if (flags.theirs) {
+      this.ui.jump.hidden = false;
+    }
+  }
+
+  /**
+   * @param {Item} a
+   * @param {Item} b
+   */
+  sameGroup(a, b) {
     return (
       a.mine === b.mine &&
       a.at.toDateString() === b.at.toDateString() &&
-      b.at - a.at < GROUP_GAP_MS &&
-      !(b.message && b.message.id === firstUnreadId)
+      b.at.getTime() - a.at.getTime() < GROUP_GAP_MS &&
+      !(b.message && b.message.id === this.firstUnreadId)
     );
   }
 
-  function separator(key, text, className) {
-    const known = nodes.get(key);
-    if (known) return known.el;
+  /**
+   * @param {string} key
+   * @param {string} text
+   * @param {string} className
+   */
+  separator(key, text, className) {
+    const known = this.separators.get(key);
+    if (known) return known;
     const el = h('li', { class: className, role: 'separator', 'aria-label': text }, h('span', { text }));
-    nodes.set(key, { el, sig: '' });
+    this.separators.set(key, el);
     return el;
   }
 
-  function messageNode(item, joinsPrevious, joinsNext) {
-    let entry = nodes.get(item.key);
+  /**
+   * A message's list item: the one it always had, its classes and meta brought up to date.
+   * @param {Item} item
+   * @param {boolean} joinsPrevious
+   * @param {boolean} joinsNext
+   */
+  messageNode(item, joinsPrevious, joinsNext) {
+    let entry = this.nodes.get(item.key);
     if (!entry) {
-      const content = item.message?.content ?? item.pending.content;
+      const content = item.message ? item.message.content : item.pending.content;
       // Who wrote it is said before the text, outside it: inside, its Latin
       // letters would set the direction of a right-to-left message.
-      const who = srOnly(item.mine ? 'You: ' : `${displayName(person())}: `);
+      const who = srOnly(item.mine ? 'You: ' : `${displayName(this.person())}: `);
       const text = h('p', { class: 'msg-text', dir: 'auto' }, content);
       // Its updates (sent → delivered → read) are not news to announce.
       const meta = h('span', { class: 'msg-meta', 'aria-live': 'off' });
       const el = h('li', { class: 'msg' }, h('div', { class: 'bubble' }, who, text, meta));
       entry = { el, meta, sig: '' };
-      nodes.set(item.key, entry);
+      this.nodes.set(item.key, entry);
     }
     entry.el.className = [
       'msg',
@@ -311,12 +396,17 @@ export function mountChat(container, otherId) {
       : `p:${item.pending.state}:${item.pending.error}:${connection === 'online'}`;
     if (sig !== entry.sig) {
       entry.sig = sig;
-      fill(entry.meta, meta(item, connection));
+      fill(entry.meta, this.metaOf(item, connection));
     }
     return entry.el;
   }
 
-  function meta(item, connection) {
+  /**
+   * A message's time and tick, or what became of it on its way.
+   * @param {Item} item
+   * @param {import('./store.js').ConnectionStatus} connection
+   */
+  metaOf(item, connection) {
     const time = h('time', { datetime: item.at.toISOString(), title: fullDate(item.at), text: clock(item.at) });
     if (item.message) {
       if (!item.mine) return time;
@@ -328,206 +418,240 @@ export function mountChat(container, otherId) {
         'span',
         { class: 'failed-note' },
         h('span', { text: `Not sent: ${p.error}` }),
-        h('button', { type: 'button', class: 'link', text: 'Retry', on: { click: () => retry(p.client_msg_id) } }),
+        h('button', { type: 'button', class: 'link', text: 'Retry', on: { click: () => this.retry(p.client_msg_id) } }),
         h('button', { type: 'button', class: 'link', text: 'Delete', on: { click: () => store.discardPending(p.client_msg_id) } }),
       );
     }
     return [time, h('span', { class: 'tick tick-pending', text: connection === 'online' ? 'Sending…' : 'Waiting for connection…' })];
   }
 
-  function retry(clientMsgId) {
+  /** @param {string} clientMsgId */
+  retry(clientMsgId) {
     const p = store.retryPending(clientMsgId);
     if (p) realtime.sendMessage(p);
   }
 
-  function renderTop() {
+  /** Above the messages: loading, a failure, the beginning of the conversation. */
+  renderTop() {
+    const { chat, ui } = this;
     if (!chat.loaded) {
       if (chat.error) {
-        fill(
-          topNote,
-          emptyState(
-            'This conversation could not be loaded.',
-            describe(chat.error),
-            h('button', { type: 'button', text: 'Try again', on: { click: reload } }),
-          ),
-        );
+        const again = h('button', { type: 'button', text: 'Try again', on: { click: () => this.reload() } });
+        fill(ui.topNote, emptyState('This conversation could not be loaded.', describe(chat.error), again));
       } else {
-        fill(topNote, h('p', { class: 'muted', text: 'Loading messages…' }));
+        fill(ui.topNote, h('p', { class: 'muted', text: 'Loading messages…' }));
       }
       return;
     }
-    const p = person();
+    const p = this.person();
     const name = p ? displayName(p) : 'this person';
     if (chat.loadingOlder) {
-      fill(topNote, h('p', { class: 'muted', text: 'Loading earlier messages…' }));
+      fill(ui.topNote, h('p', { class: 'muted', text: 'Loading earlier messages…' }));
     } else if (chat.olderError) {
-      fill(
-        topNote,
-        h('p', { class: 'muted' }, `Earlier messages could not be loaded (${describe(chat.olderError)}) `, h('button', { type: 'button', class: 'link', text: 'Try again', on: { click: () => store.loadOlder(chat) } })),
-      );
+      const again = h('button', { type: 'button', class: 'link', text: 'Try again', on: { click: () => store.loadOlder(chat) } });
+      fill(ui.topNote, h('p', { class: 'muted' }, `Earlier messages could not be loaded (${describe(chat.olderError)}) `, again));
     } else if (chat.hasOlder) {
-      fill(topNote);
-    } else if (chat.messages.size === 0 && store.pendingFor(otherId).length === 0) {
-      let note;
-      if (store.isBlocked(otherId)) note = emptyState(`You blocked ${name}.`, 'Unblock them below to talk again.');
-      else if (unavailable) note = emptyState('This person is not available.', 'They may have left, or one of you blocked the other.', h('a', { class: 'button', href: '#/', text: 'Back to conversations' }));
-      else note = emptyState(`Say hello to ${name}`, 'A friendly first message goes a long way.');
-      fill(topNote, note);
+      fill(ui.topNote);
+    } else if (chat.messages.size === 0 && store.pendingFor(this.otherId).length === 0) {
+      fill(ui.topNote, this.emptyNote(name));
     } else {
-      fill(topNote, h('p', { class: 'chat-start', text: `This is the beginning of your conversation with ${name}.` }));
+      fill(ui.topNote, h('p', { class: 'chat-start', text: `This is the beginning of your conversation with ${name}.` }));
     }
   }
 
-  function reload() {
-    chat.error = null;
-    store.openChat(otherId);
-    schedule({});
+  /**
+   * Nothing said yet: why, and what to do.
+   * @param {string} name
+   */
+  emptyNote(name) {
+    if (store.isBlocked(this.otherId)) return emptyState(`You blocked ${name}.`, 'Unblock them below to talk again.');
+    if (this.unavailable) {
+      return emptyState(
+        'This person is not available.',
+        'They may have left, or one of you blocked the other.',
+        h('a', { class: 'button', href: '#/', text: 'Back to conversations' }),
+      );
+    }
+    return emptyState(`Say hello to ${name}`, 'A friendly first message goes a long way.');
   }
 
-  function scrollToBottom() {
-    scroller.scrollTop = scroller.scrollHeight;
-    atBottom = true;
-    jump.hidden = true;
+  reload() {
+    this.chat.error = null;
+    store.openChat(this.otherId);
+    this.schedule({});
   }
 
-  scroller.addEventListener('scroll', () => {
-    atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < BOTTOM_SLACK_PX;
-    if (atBottom) jump.hidden = true;
-    if (scroller.scrollTop < TOP_SLACK_PX && chat.hasOlder) store.loadOlder(chat);
-  });
+  scrollToBottom() {
+    this.ui.scroller.scrollTop = this.ui.scroller.scrollHeight;
+    this.atBottom = true;
+    this.ui.jump.hidden = true;
+  }
+
+  onScroll() {
+    const scroller = this.ui.scroller;
+    this.atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < BOTTOM_SLACK_PX;
+    if (this.atBottom) this.ui.jump.hidden = true;
+    if (scroller.scrollTop < TOP_SLACK_PX && this.chat.hasOlder) store.loadOlder(this.chat);
+  }
 
   // ---- composer ----
-  let typingOn = false;
-  let typingSentAt = 0;
-  let idleTimer = null;
 
-  function stopTyping() {
-    clearTimeout(idleTimer);
-    if (typingOn) realtime.sendTyping(otherId, false);
-    typingOn = false;
-    typingSentAt = 0;
+  stopTyping() {
+    clearTimeout(this.idleTimer);
+    if (this.typingOn) realtime.sendTyping(this.otherId, false);
+    this.typingOn = false;
+    this.typingSentAt = 0;
   }
 
-  function autosize() {
+  autosize() {
+    const textarea = this.ui.textarea;
     textarea.style.height = 'auto';
     textarea.style.height = `${Math.min(textarea.scrollHeight, 160)}px`;
   }
 
-  function updateCounter() {
-    const n = charCount(textarea.value);
+  updateCounter() {
+    const n = charCount(this.ui.textarea.value);
+    const counter = this.ui.counter;
     counter.hidden = n < COUNTER_FROM;
     counter.textContent = `${n.toLocaleString()} / ${MAX_CHARS.toLocaleString()}`;
     counter.classList.toggle('over', n > MAX_CHARS);
   }
 
-  function setComposerEnabled(enabled, note = null) {
-    textarea.disabled = !enabled;
-    sendButton.disabled = !enabled;
-    composerNote.hidden = !note;
-    composerNote.textContent = note ?? '';
+  /**
+   * @param {boolean} enabled
+   * @param {string | null} [note] said under the composer
+   */
+  setComposerEnabled(enabled, note = null) {
+    this.ui.textarea.disabled = !enabled;
+    this.ui.sendButton.disabled = !enabled;
+    this.ui.composerNote.hidden = !note;
+    this.ui.composerNote.textContent = note ?? '';
   }
 
-  textarea.value = store.state.drafts.get(otherId) ?? '';
-  textarea.addEventListener('input', () => {
-    if (textarea.value) store.state.drafts.set(otherId, textarea.value);
-    else store.state.drafts.delete(otherId);
-    autosize();
-    updateCounter();
-    if (!composerNote.hidden && !textarea.disabled) setComposerEnabled(true);
+  onInput() {
+    const { textarea, composerNote } = this.ui;
+    if (textarea.value) store.state.drafts.set(this.otherId, textarea.value);
+    else store.state.drafts.delete(this.otherId);
+    this.autosize();
+    this.updateCounter();
+    if (!composerNote.hidden && !textarea.disabled) this.setComposerEnabled(true);
     if (!textarea.value.trim()) {
-      stopTyping();
+      this.stopTyping();
       return;
     }
     const now = Date.now();
-    if (now - typingSentAt >= TYPING_EVERY_MS) {
-      realtime.sendTyping(otherId, true);
-      typingSentAt = now;
-      typingOn = true;
+    if (now - this.typingSentAt >= TYPING_EVERY_MS) {
+      realtime.sendTyping(this.otherId, true);
+      this.typingSentAt = now;
+      this.typingOn = true;
     }
-    clearTimeout(idleTimer);
-    idleTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
-  });
-  textarea.addEventListener('blur', stopTyping);
-  textarea.addEventListener('keydown', (e) => {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
+  }
+
+  /** @param {KeyboardEvent} e */
+  onKeydown(e) {
     // Enter sends, Shift+Enter adds a line; on touch screens the button sends.
-    if (e.key === 'Enter' && !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey && !e.isComposing && !touch) {
+    if (e.key === 'Enter' && !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey && !e.isComposing && !this.touch) {
       e.preventDefault();
-      form.requestSubmit();
+      this.ui.form.requestSubmit();
     }
-  });
-  form.addEventListener('submit', (e) => {
+  }
+
+  /** @param {SubmitEvent} e */
+  onSubmit(e) {
     e.preventDefault();
+    const textarea = this.ui.textarea;
     const content = textarea.value;
     if (!content.trim() || textarea.disabled) return;
     if (charCount(content) > MAX_CHARS) {
-      setComposerEnabled(true, `A message holds at most ${MAX_CHARS.toLocaleString()} characters.`);
+      this.setComposerEnabled(true, `A message holds at most ${MAX_CHARS.toLocaleString()} characters.`);
       return;
     }
-    stopTyping();
+    this.stopTyping();
     // Replying is reading: the "New messages" line has done its job.
-    firstUnreadId = 0;
-    const pending = store.queueMessage(otherId, content);
+    this.firstUnreadId = 0;
+    const pending = store.queueMessage(this.otherId, content);
     realtime.sendMessage(pending);
     textarea.value = '';
-    store.state.drafts.delete(otherId);
-    autosize();
-    updateCounter();
+    store.state.drafts.delete(this.otherId);
+    this.autosize();
+    this.updateCounter();
     textarea.focus();
-  });
+  }
 
   // ---- wiring ----
-  const onVisible = () => {
-    if (document.visibilityState !== 'visible') return;
-    realtime.markRead(otherId);
-    recheck();
-  };
-  document.addEventListener('visibilitychange', onVisible);
-  window.addEventListener('focus', recheck);
-  const clockTimer = setInterval(renderStatus, 30_000);
-  const recheckTimer = setInterval(recheck, RECHECK_EVERY_MS);
-  const offs = [
-    store.on('chat', (d) => {
-      if (d.otherId !== otherId) return;
-      schedule({
-        loaded: d.kind === 'loaded',
-        // Content grows above what is on screen: keep what is on screen in place.
-        older: d.kind === 'older' || d.kind === 'loading-older',
-        mine: d.mine && (d.kind === 'pending' || d.kind === 'message'),
-        theirs: d.kind === 'message' && !d.mine,
-      });
-    }),
-    store.on('presence', renderHeader),
-    store.on('typing', (d) => d.userId === otherId && renderStatus()),
-    store.on('conversations', renderHeader),
-    store.on('people', (d) => d.userId === otherId && renderHeader()),
-    store.on('blocks', () => applyAvailability()),
-    store.on('availability', (d) => {
-      if (d.userId !== otherId) return;
-      applyAvailability();
-      // A live sign of them: fetch their card again (name, presence).
-      if (!d.unavailable) loadPerson();
-    }),
-    store.on('connection', () => {
-      schedule({});
-      if (store.state.connection.status === 'online') recheck();
-    }),
-  ];
 
-  renderHeader();
-  updateCounter();
-  autosize();
-  applyAvailability();
-  schedule({ loaded: chat.loaded });
-  loadPerson();
-  if (!touch) textarea.focus();
+  /** The store's events this chat follows; returns the functions that stop them. */
+  subscribe() {
+    const otherId = this.otherId;
+    return [
+      store.on('chat', (d) => {
+        if (d.otherId !== otherId) return;
+        this.schedule({
+          loaded: d.kind === 'loaded',
+          // Content grows above what is on screen: keep what is on screen in place.
+          older: d.kind === 'older' || d.kind === 'loading-older',
+          mine: d.mine && (d.kind === 'pending' || d.kind === 'message'),
+          theirs: d.kind === 'message' && !d.mine,
+        });
+      }),
+      store.on('presence', () => this.renderHeader()),
+      store.on('typing', (d) => d.userId === otherId && this.renderStatus()),
+      store.on('conversations', () => this.renderHeader()),
+      store.on('people', (d) => d.userId === otherId && this.renderHeader()),
+      store.on('blocks', () => this.applyAvailability()),
+      store.on('availability', (d) => {
+        if (d.userId !== otherId) return;
+        this.applyAvailability();
+        // A live sign of them: fetch their card again (name, presence).
+        if (!d.unavailable) this.loadPerson();
+      }),
+      store.on('connection', () => {
+        this.schedule({});
+        if (store.state.connection.status === 'online') this.recheck();
+      }),
+    ];
+  }
 
-  return () => {
-    cancelAnimationFrame(frame);
-    stopTyping();
-    clearInterval(clockTimer);
-    clearInterval(recheckTimer);
-    document.removeEventListener('visibilitychange', onVisible);
-    window.removeEventListener('focus', recheck);
-    for (const off of offs) off();
-  };
+  /** Listens, renders, loads; returns the function that undoes it all. */
+  start() {
+    const { ui, otherId } = this;
+    ui.jump.addEventListener('click', () => this.scrollToBottom());
+    ui.scroller.addEventListener('scroll', () => this.onScroll());
+    ui.textarea.value = store.state.drafts.get(otherId) ?? '';
+    ui.textarea.addEventListener('input', () => this.onInput());
+    ui.textarea.addEventListener('blur', () => this.stopTyping());
+    ui.textarea.addEventListener('keydown', (e) => this.onKeydown(e));
+    ui.form.addEventListener('submit', (e) => this.onSubmit(e));
+    const onVisible = () => {
+      if (document.visibilityState !== 'visible') return;
+      realtime.markRead(otherId);
+      this.recheck();
+    };
+    const recheck = () => this.recheck();
+    document.addEventListener('visibilitychange', onVisible);
+    window.addEventListener('focus', recheck);
+    const clockTimer = setInterval(() => this.renderStatus(), 30_000);
+    const recheckTimer = setInterval(recheck, RECHECK_EVERY_MS);
+    const offs = this.subscribe();
+
+    this.renderHeader();
+    this.updateCounter();
+    this.autosize();
+    this.applyAvailability();
+    this.schedule({ loaded: this.chat.loaded });
+    this.loadPerson();
+    if (!this.touch) ui.textarea.focus();
+
+    return () => {
+      cancelAnimationFrame(this.frame);
+      this.stopTyping();
+      clearInterval(clockTimer);
+      clearInterval(recheckTimer);
+      document.removeEventListener('visibilitychange', onVisible);
+      window.removeEventListener('focus', recheck);
+      for (const off of offs) off();
+    };
+  }
 }

@@ -1,12 +1,37 @@
+// @ts-check
 // Building the page without ever parsing HTML: every string a caller passes
 // becomes a text node or an attribute value, so user content (messages,
 // names, bios) can hold `<script>` and still shows as the characters typed.
 
 /**
- * Creates an element. `props`: `class`, `text` (textContent), `on`
+ * What an element may hold: nodes, text (strings, numbers), arrays of them;
+ * `null`, `undefined` and `false` stand for nothing.
+ * @typedef {Node | string | number | null | undefined | false | ChildList} Child
+ * @typedef {Array<Child>} ChildList
+ */
+
+/**
+ * An element's properties for `h()`: `class`, `text` (textContent), `on`
  * ({event: handler}), `dataset`, `value`/`checked` (properties); anything
  * else is an attribute (`true` → present, `false`/`null` → absent).
- * Children: nodes, strings (as text), arrays of them; `null`/`false` skipped.
+ * @typedef {{
+ *   class?: string | null,
+ *   text?: string | null,
+ *   on?: Record<string, (event: any) => unknown>,
+ *   dataset?: Record<string, string>,
+ *   value?: string,
+ *   checked?: boolean,
+ *   [attribute: string]: unknown,
+ * }} Props
+ */
+
+/**
+ * Creates an element with `props` (see Props) and `children` (see Child).
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Props | null} [props]
+ * @param {...Child} children
+ * @returns {HTMLElementTagNameMap[K]}
  */
 export function h(tag, props = null, ...children) {
   const el = document.createElement(tag);
@@ -15,26 +40,34 @@ export function h(tag, props = null, ...children) {
   return el;
 }
 
+/**
+ * @param {HTMLElement} el
+ * @param {Props | null} props
+ */
 function setProps(el, props) {
   if (!props) return;
   for (const [key, value] of Object.entries(props)) {
     if (value === null || value === undefined || value === false) continue;
     switch (key) {
       case 'class':
-        el.className = value;
+        el.className = String(value);
         break;
       case 'text':
-        el.textContent = value;
+        el.textContent = String(value);
         break;
       case 'on':
-        for (const [event, handler] of Object.entries(value)) el.addEventListener(event, handler);
+        for (const [event, handler] of Object.entries(/** @type {NonNullable<Props['on']>} */ (value))) {
+          el.addEventListener(event, handler);
+        }
         break;
       case 'dataset':
         Object.assign(el.dataset, value);
         break;
       case 'value':
+        /** @type {HTMLInputElement} */ (el).value = String(value);
+        break;
       case 'checked':
-        el[key] = value;
+        /** @type {HTMLInputElement} */ (el).checked = Boolean(value);
         break;
       default:
         el.setAttribute(key, value === true ? '' : String(value));
@@ -42,16 +75,30 @@ function setProps(el, props) {
   }
 }
 
-/** Appends children (nodes or text) to `el`. */
+/**
+ * Appends children (nodes or text, arrays of them in order) to `el`.
+ * @template {Element} E
+ * @param {E} el
+ * @param {Child[]} children
+ * @returns {E}
+ */
 export function append(el, children) {
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  for (const child of children) {
+    if (Array.isArray(child)) append(el, child);
+    else if (child !== null && child !== undefined && child !== false) {
+      el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
   }
   return el;
 }
 
-/** Replaces every child of `el`. */
+/**
+ * Replaces every child of `el`.
+ * @template {Element} E
+ * @param {E} el
+ * @param {...Child} children
+ * @returns {E}
+ */
 export function fill(el, ...children) {
   el.replaceChildren();
   return append(el, children);
@@ -61,6 +108,10 @@ export function fill(el, ...children) {
  * Makes `parent`'s children exactly `desired`, moving as few nodes as
  * possible: nodes kept across renders stay the same elements (focus, hover
  * and a click on its way are not lost).
+ */
+/**
+ * @param {Element} parent
+ * @param {Node[]} desired
  */
 export function reconcile(parent, desired) {
   let cursor = parent.firstChild;
@@ -78,12 +129,16 @@ export function reconcile(parent, desired) {
   }
 }
 
-/** Visually hidden text for screen readers. */
+/**
+ * Visually hidden text for screen readers.
+ * @param {string} text
+ */
 export function srOnly(text) {
   return h('span', { class: 'sr-only', text });
 }
 
 // Stroke icons (24×24, drawn with currentColor). Fixed path data, never user input.
+/** @type {Record<string, string[]>} */
 const ICONS = {
   back: ['M15 18l-6-6 6-6'],
   send: ['M22 2L11 13', 'M22 2l-7 20-4-9-9-4 20-7z'],
@@ -101,7 +156,11 @@ const ICONS = {
 
 const SVG = 'http://www.w3.org/2000/svg';
 
-/** An inline icon, hidden from assistive technology (its button carries the label). */
+/**
+ * An inline icon, hidden from assistive technology (its button carries the label).
+ * @param {keyof typeof ICONS} name
+ * @param {string} [className]
+ */
 export function icon(name, className = 'icon') {
   const svg = document.createElementNS(SVG, 'svg');
   svg.setAttribute('viewBox', '0 0 24 24');

@@ -1,6 +1,10 @@
+// @ts-check
 // Names, initials, times and ids as people read them, in their own locale.
 
-/** The name to show for a `user`: the display name, else the username. */
+/**
+ * The name to show for a `user`: the display name, else the username.
+ * @param {{display_name?: string | null, username?: string} | null | undefined} user
+ */
 export function displayName(user) {
   const name = user?.display_name?.trim();
   return name || user?.username || 'Someone';
@@ -9,6 +13,7 @@ export function displayName(user) {
 const graphemes =
   typeof Intl.Segmenter === 'function' ? new Intl.Segmenter(undefined, { granularity: 'grapheme' }) : null;
 
+/** @param {string} word */
 function firstGrapheme(word) {
   if (graphemes) {
     for (const { segment } of graphemes.segment(word)) return segment;
@@ -22,6 +27,7 @@ function firstGrapheme(word) {
  * words in scripts with capitals ("Camille Laurent" → "CL"), else its first
  * letter (joining scripts such as Arabic read badly as pairs), else its
  * first character (a name of emoji).
+ * @param {string} name
  */
 export function initials(name) {
   const words = name.trim().split(/\s+/).filter(Boolean);
@@ -33,12 +39,18 @@ export function initials(name) {
   return firstGrapheme(name.trim()) || '?';
 }
 
-/** A stable hue per person, so their avatar keeps its colour everywhere. */
+/**
+ * A stable hue per person, so their avatar keeps its colour everywhere.
+ * @param {number} id
+ */
 export function hue(id) {
   return Math.round((Number(id) * 137.508) % 360);
 }
 
-/** Length in Unicode code points, as the API counts characters. */
+/**
+ * Length in Unicode code points, as the API counts characters.
+ * @param {string} text
+ */
 export function charCount(text) {
   let n = 0;
   for (const _ of text) n += 1;
@@ -65,21 +77,31 @@ const shortDateYearFmt = new Intl.DateTimeFormat(undefined, { day: 'numeric', mo
 const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'short' });
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
 
+/** @param {Date} date the day's midnight, local time, in ms */
 function startOfDay(date) {
   const d = new Date(date);
   d.setHours(0, 0, 0, 0);
-  return d;
+  return d.getTime();
 }
 
-/** Whole calendar days between `date` and today (0 = today, 1 = yesterday). */
+/**
+ * Whole calendar days between `date` and today (0 = today, 1 = yesterday).
+ * @param {Date} date
+ * @param {Date} [now]
+ */
 export function daysAgo(date, now = new Date()) {
   return Math.round((startOfDay(now) - startOfDay(date)) / 86_400_000);
 }
 
+/** @param {Date} date */
 export const clock = (date) => clockFmt.format(date);
+/** @param {Date} date */
 export const fullDate = (date) => fullFmt.format(date);
 
-/** The label of a day separator in a chat. */
+/**
+ * The label of a day separator in a chat.
+ * @param {Date} date
+ */
 export function dayLabel(date) {
   const days = daysAgo(date);
   if (days === 0) return 'Today';
@@ -90,7 +112,10 @@ export function dayLabel(date) {
     : dayMonthYearFmt.format(date);
 }
 
-/** A short time for a conversation list: 14:05, Tue, 3 Mar. */
+/**
+ * A short time for a conversation list: 14:05, Tue, 3 Mar.
+ * @param {Date} date
+ */
 export function listTime(date) {
   const days = daysAgo(date);
   if (days === 0) return clock(date);
@@ -100,7 +125,10 @@ export function listTime(date) {
     : shortDateYearFmt.format(date);
 }
 
-/** "last seen 5 minutes ago", "last seen yesterday at 21:10", … */
+/**
+ * "last seen 5 minutes ago", "last seen yesterday at 21:10", …
+ * @param {string | null | undefined} iso
+ */
 export function lastSeen(iso) {
   if (!iso) return 'offline';
   const date = new Date(iso);
@@ -114,7 +142,10 @@ export function lastSeen(iso) {
   return `last seen ${listTime(date)}`;
 }
 
-/** "5 minutes ago" for session lists. */
+/**
+ * "5 minutes ago" for session lists.
+ * @param {string | null | undefined} iso
+ */
 export function ago(iso) {
   if (!iso) return 'unknown';
   const date = new Date(iso);
@@ -126,7 +157,10 @@ export function ago(iso) {
   return listTime(date);
 }
 
-/** Age in whole years from a `YYYY-MM-DD` birthdate, or null. */
+/**
+ * Age in whole years from a `YYYY-MM-DD` birthdate, or null.
+ * @param {string | null | undefined} birthdate
+ */
 export function age(birthdate) {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(birthdate ?? '');
   if (!m) return null;
@@ -138,24 +172,41 @@ export function age(birthdate) {
   return years;
 }
 
-/** "Chrome on Linux" from a User-Agent string (best effort; the full string goes in a tooltip). */
+/** @type {[RegExp, string][]} User-Agent marks, the first that matches wins. */
+const BROWSERS = [
+  [/Edg\//, 'Edge'],
+  [/OPR\//, 'Opera'],
+  [/Firefox\//, 'Firefox'],
+  [/Chrom(e|ium)\//, 'Chrome'],
+  [/Safari\//, 'Safari'],
+];
+/** @type {[RegExp, string][]} */
+const SYSTEMS = [
+  [/Android/, 'Android'],
+  [/iPhone|iPad|iPod/, 'iOS'],
+  [/Windows/, 'Windows'],
+  [/Mac OS X|Macintosh/, 'macOS'],
+  [/CrOS/, 'ChromeOS'],
+  [/Linux/, 'Linux'],
+];
+
+/**
+ * The name of the first mark `ua` matches, else null.
+ * @param {string} ua
+ * @param {[RegExp, string][]} marks
+ */
+function firstMatch(ua, marks) {
+  return marks.find(([pattern]) => pattern.test(ua))?.[1] ?? null;
+}
+
+/**
+ * "Chrome on Linux" from a User-Agent string (best effort; the full string goes in a tooltip).
+ * @param {string | null | undefined} userAgent
+ */
 export function deviceName(userAgent) {
   const ua = userAgent ?? '';
-  const browser =
-    (/Edg\//.test(ua) && 'Edge') ||
-    (/OPR\//.test(ua) && 'Opera') ||
-    (/Firefox\//.test(ua) && 'Firefox') ||
-    (/Chrom(e|ium)\//.test(ua) && 'Chrome') ||
-    (/Safari\//.test(ua) && 'Safari') ||
-    null;
-  const os =
-    (/Android/.test(ua) && 'Android') ||
-    (/iPhone|iPad|iPod/.test(ua) && 'iOS') ||
-    (/Windows/.test(ua) && 'Windows') ||
-    (/Mac OS X|Macintosh/.test(ua) && 'macOS') ||
-    (/CrOS/.test(ua) && 'ChromeOS') ||
-    (/Linux/.test(ua) && 'Linux') ||
-    null;
+  const browser = firstMatch(ua, BROWSERS);
+  const os = firstMatch(ua, SYSTEMS);
   if (browser && os) return `${browser} on ${os}`;
   if (browser || os) return browser || os;
   return ua ? ua.split(/[\s/]/)[0] : 'Unknown device';

@@ -1,3 +1,4 @@
+// @ts-check
 // Desktop notifications: a new message while this tab is hidden shows one
 // (per conversation, replaced by the next), clicking it opens the chat. The
 // browser's permission is asked only when the person presses the button in
@@ -36,6 +37,7 @@ export function enabled() {
   return permission() === 'granted' && preference() !== 'off';
 }
 
+/** @param {boolean} on */
 export function setEnabled(on) {
   try {
     localStorage.setItem(PREF_KEY, on ? 'on' : 'off');
@@ -53,7 +55,9 @@ export async function ask() {
 }
 
 /** conversation partner id → the notification showing their latest message */
+/** @type {Map<number, Notification>} */
 const open = new Map();
+/** @type {(() => void) | null} */
 let offChat = null;
 
 export function start() {
@@ -69,7 +73,11 @@ export function stop() {
   closeAll();
 }
 
-/** Their card: known here, or (someone writing for the first time) asked for. */
+/**
+ * Their card: known here, or (someone writing for the first time) asked for.
+ * @param {number} otherId
+ * @returns {Promise<import('./store.js').User | null>}
+ */
 async function sender(otherId) {
   const known = store.state.people.get(otherId) ?? store.state.conversations.get(otherId)?.user;
   if (known) return known;
@@ -82,6 +90,7 @@ async function sender(otherId) {
   }
 }
 
+/** @param {import('./store.js').ChatEvent} d */
 async function onChat(d) {
   if (d.kind !== 'message' || d.mine || !d.message) return;
   if (document.visibilityState !== 'hidden' || !enabled()) return;

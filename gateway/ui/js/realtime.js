@@ -1,3 +1,4 @@
+// @ts-check
 // The real-time socket (`/ws`, authenticated by the same session cookie).
 //
 // The socket is allowed to fail: it reconnects with backoff, and after each
@@ -12,7 +13,7 @@
 // ordered with the stream) do not count: they could jump over a message of
 // another conversation that the socket never delivered.
 
-import { api } from './api.js';
+import { api, errorCode } from './api.js';
 import * as store from './store.js';
 
 const PING_EVERY_MS = 25_000;
@@ -23,6 +24,7 @@ const RESEND_AFTER_MS = 15_000;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 
+/** @type {WebSocket | null} */
 let ws = null;
 let ready = false;
 /** Where the next `sync` starts: the highest id seen on the stream (see above). */
@@ -30,9 +32,12 @@ let resumeFrom = 0;
 let stopped = true;
 let everReady = false;
 let attempts = 0;
-let reconnectTimer = null;
-let pingTimer = null;
-let pongTimer = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let reconnectTimer;
+/** @type {ReturnType<typeof setInterval> | undefined} */
+let pingTimer;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let pongTimer;
 
 /** Opens the socket and keeps it open until `stop`. */
 export function start() {
@@ -50,7 +55,7 @@ export function stop() {
   window.removeEventListener('online', reconnectNow);
   document.removeEventListener('visibilitychange', onVisibility);
   clearTimeout(reconnectTimer);
-  reconnectTimer = null;
+  reconnectTimer = undefined;
   drop();
 }
 
@@ -66,7 +71,7 @@ function onVisibility() {
 
 function connect() {
   clearTimeout(reconnectTimer);
-  reconnectTimer = null;
+  reconnectTimer = undefined;
   drop();
   store.setConnection('connecting');
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
@@ -107,7 +112,7 @@ async function onClosed() {
     try {
       await api('GET', '/api/me');
     } catch (e) {
-      if (e.code === 'unauthorized') return;
+      if (errorCode(e) === 'unauthorized') return;
     }
     if (stopped || ws) return;
   }
@@ -123,16 +128,43 @@ function scheduleReconnect() {
   reconnectTimer = setTimeout(connect, delay);
 }
 
+/**
+ * A frame to the server (docs/API.md, WebSocket).
+ * @typedef {{type: 'ping'}
+ *   | {type: 'sync', after: number}
+ *   | {type: 'send', to: number, content: string, client_msg_id: string}
+ *   | {type: 'typing', to: number, typing: boolean}
+ *   | {type: 'read', with: number, up_to_id: number}} OutFrame
+ */
+
+/**
+ * A frame from the server.
+ * @typedef {{type: 'ready'}
+ *   | {type: 'message' | 'sent', message: import('./store.js').Message}
+ *   | {type: 'status', with: number, up_to_id: number, status: import('./store.js').MessageStatus}
+ *   | {type: 'presence', user_id: number, online: boolean, last_seen?: string | null}
+ *   | {type: 'typing', user_id: number, typing: boolean}
+ *   | {type: 'sync_done', up_to_id: number, more: boolean}
+ *   | {type: 'error', code: string, message: string, client_msg_id?: string}
+ *   | {type: 'pong'}} InFrame
+ */
+
+/**
+ * Sends a frame on a ready socket; false when there is none.
+ * @param {OutFrame} frame
+ */
 function send(frame) {
   if (!ready || !ws) return false;
   ws.send(JSON.stringify(frame));
   return true;
 }
 
+/** @param {unknown} data */
 function onFrame(data) {
+  /** @type {InFrame} */
   let frame;
   try {
-    frame = JSON.parse(data);
+    frame = JSON.parse(String(data));
   } catch {
     return;
   }
@@ -213,7 +245,10 @@ function heartbeat() {
   flushOutbox(RESEND_AFTER_MS);
 }
 
-/** Sends every pending message not sent in the last `olderThan` ms. */
+/**
+ * Sends every pending message not sent in the last `olderThan` ms.
+ * @param {number} [olderThan]
+ */
 function flushOutbox(olderThan = 0) {
   const now = Date.now();
   for (const p of store.state.outbox.values()) {
@@ -221,17 +256,27 @@ function flushOutbox(olderThan = 0) {
   }
 }
 
-/** Sends a queued message now if the socket is up (else on the next `ready`). */
+/**
+ * Sends a queued message now if the socket is up (else on the next `ready`).
+ * @param {import('./store.js').Pending} pending
+ */
 export function sendMessage(pending) {
   const ok = send({ type: 'send', to: pending.to, content: pending.content, client_msg_id: pending.client_msg_id });
   if (ok) pending.sentAt = Date.now();
 }
 
+/**
+ * @param {number} to
+ * @param {boolean} typing
+ */
 export function sendTyping(to, typing) {
   send({ type: 'typing', to, typing });
 }
 
-/** Tells the server the chat with `otherId` is read, when it is on screen. */
+/**
+ * Tells the server the chat with `otherId` is read, when it is on screen.
+ * @param {number} otherId
+ */
 export function markRead(otherId) {
   const upTo = store.takeReadMark(otherId);
   if (!upTo) return;

@@ -1,3 +1,4 @@
+// @ts-check
 // The signed-in page: a sidebar (me, the connection state, my
 // conversations) and a main pane chosen by the address's hash:
 //   #/            nothing open          #/chat/12     the chat with person 12
@@ -18,6 +19,15 @@ import { avatar, emptyState } from './widgets.js';
 /** The conversation list is asked again on focus at most this often. */
 const LIST_REFRESH_MS = 30_000;
 
+/**
+ * What the address shows.
+ * @typedef {{name: 'home' | 'people' | 'me'} | {name: 'chat' | 'profile', id: number}} Route
+ */
+
+/**
+ * @param {string} hash
+ * @returns {Route}
+ */
 function parseRoute(hash) {
   const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean);
   const id = /^[1-9]\d{0,15}$/.test(parts[1] ?? '') ? Number(parts[1]) : null;
@@ -29,16 +39,22 @@ function parseRoute(hash) {
   return { name: 'home' };
 }
 
+/**
+ * Shows the signed-in page in `root`; returns the function that ends it.
+ * @param {HTMLElement} root
+ * @param {{onLogout: () => Promise<void>}} options
+ * @returns {() => void}
+ */
 export function mountShell(root, { onLogout }) {
   const meButton = h('a', { class: 'me-link', href: '#/me' });
   const peopleButton = h('a', { class: 'icon-button', href: '#/people', title: 'Find people' }, icon('search'), srOnly('Find people'));
-  const banner = h('div', { class: 'connection', role: 'status', 'aria-live': 'polite' });
+  const banner = connectionBanner();
   const listArea = h('nav', { class: 'conv-area', 'aria-label': 'Your conversations' });
   const sidebar = h(
     'aside',
     { class: 'sidebar' },
     h('header', { class: 'sidebar-head' }, meButton, h('div', { class: 'head-actions' }, peopleButton)),
-    banner,
+    banner.el,
     h('h1', { class: 'sidebar-title', text: 'Messages' }),
     listArea,
   );
@@ -49,10 +65,9 @@ export function mountShell(root, { onLogout }) {
   const unmountList = mountConversationList(listArea);
   let unmountView = () => {};
   let routeKey = '';
-
-  function route() {
+  const route = () => {
     const r = parseRoute(location.hash);
-    const key = `${r.name}:${r.id ?? ''}`;
+    const key = `${r.name}:${'id' in r ? r.id : ''}`;
     if (key === routeKey) return;
     routeKey = key;
     unmountView();
@@ -60,82 +75,17 @@ export function mountShell(root, { onLogout }) {
     shell.dataset.pane = r.name === 'home' ? 'list' : 'main';
     store.setOpenChat(r.name === 'chat' ? r.id : null);
     main.replaceChildren();
-    switch (r.name) {
-      case 'chat':
-        unmountView = mountChat(main, r.id);
-        break;
-      case 'people':
-        unmountView = mountSearch(main);
-        break;
-      case 'profile':
-        unmountView = mountProfile(main, r.id);
-        main.focus({ preventScroll: true });
-        break;
-      case 'me':
-        unmountView = mountSettings(main, { onLogout });
-        main.focus({ preventScroll: true });
-        break;
-      default:
-        fill(
-          main,
-          h(
-            'div',
-            { class: 'welcome' },
-            icon('chat', 'welcome-mark'),
-            emptyState(
-              'Pick a conversation',
-              'Choose someone on the left, or find someone new to talk to.',
-              h('a', { class: 'button primary', href: '#/people', text: 'Find people' }),
-            ),
-          ),
-        );
-    }
-  }
+    unmountView = showRoute(main, r, onLogout);
+  };
 
-  function renderMe() {
-    const me = store.state.me;
+  const renderMe = () => {
+    const me = /** @type {import('./store.js').User} */ (store.state.me);
     fill(meButton, avatar(me, 'sm'), h('span', { class: 'me-name' }, h('bdi', { text: displayName(me) })));
     meButton.setAttribute('aria-label', `Your profile and settings (${displayName(me)})`);
-  }
-
-  let countdown = null;
-  function renderConnection() {
-    clearInterval(countdown);
-    clearTimeout(countdown);
-    const { status, retryAt } = store.state.connection;
-    banner.dataset.status = status;
-    if (status === 'online') {
-      banner.replaceChildren();
-      return;
-    }
-    if (status === 'connecting') {
-      // Usually over in milliseconds: only a slow connection is worth a banner.
-      banner.replaceChildren();
-      countdown = setTimeout(() => fill(banner, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Connecting…'), 1_500);
-      return;
-    }
-    const text = h('span');
-    const tick = () => {
-      const seconds = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
-      text.textContent = seconds > 0 ? `Offline. Reconnecting in ${seconds} s…` : 'Offline. Reconnecting…';
-    };
-    tick();
-    countdown = setInterval(tick, 1000);
-    fill(banner, text, h('button', { type: 'button', class: 'link', text: 'Retry now', on: { click: realtime.reconnectNow } }));
-  }
-
-  function renderTitle() {
-    const unread = store.totalUnread();
-    document.title = unread ? `(${unread}) Totilove` : 'Totilove';
-  }
-
-  const offs = [
-    store.on('me', renderMe),
-    store.on('connection', renderConnection),
-    store.on('conversations', renderTitle),
-  ];
+  };
+  const offs = [store.on('me', renderMe), store.on('connection', banner.render), store.on('conversations', renderTitle)];
   renderMe();
-  renderConnection();
+  banner.render();
   renderTitle();
   window.addEventListener('hashchange', route);
   // Coming back to the tab: presence and blocks may have changed unseen
@@ -152,11 +102,91 @@ export function mountShell(root, { onLogout }) {
   return () => {
     window.removeEventListener('hashchange', route);
     window.removeEventListener('focus', onFocus);
-    clearInterval(countdown);
-    clearTimeout(countdown);
+    banner.stop();
     for (const off of offs) off();
     unmountView();
     unmountList();
     document.title = 'Totilove';
   };
+}
+
+/**
+ * Mounts the main pane's view for a route; returns the function that ends it.
+ * @param {HTMLElement} main
+ * @param {Route} r
+ * @param {() => Promise<void>} onLogout
+ * @returns {() => void}
+ */
+function showRoute(main, r, onLogout) {
+  switch (r.name) {
+    case 'chat':
+      return mountChat(main, r.id);
+    case 'people':
+      return mountSearch(main);
+    case 'profile': {
+      const unmount = mountProfile(main, r.id);
+      main.focus({ preventScroll: true });
+      return unmount;
+    }
+    case 'me': {
+      const unmount = mountSettings(main, { onLogout });
+      main.focus({ preventScroll: true });
+      return unmount;
+    }
+    default:
+      fill(
+        main,
+        h(
+          'div',
+          { class: 'welcome' },
+          icon('chat', 'welcome-mark'),
+          emptyState(
+            'Pick a conversation',
+            'Choose someone on the left, or find someone new to talk to.',
+            h('a', { class: 'button primary', href: '#/people', text: 'Find people' }),
+          ),
+        ),
+      );
+      return () => {};
+  }
+}
+
+function renderTitle() {
+  const unread = store.totalUnread();
+  document.title = unread ? `(${unread}) Totilove` : 'Totilove';
+}
+
+/** The banner that says the socket is offline (and when it tries again), or a slow connect. */
+function connectionBanner() {
+  const el = h('div', { class: 'connection', role: 'status', 'aria-live': 'polite' });
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let countdown;
+  const stop = () => {
+    clearInterval(countdown);
+    clearTimeout(countdown);
+  };
+  const render = () => {
+    stop();
+    const { status, retryAt } = store.state.connection;
+    el.dataset.status = status;
+    if (status === 'online') {
+      el.replaceChildren();
+      return;
+    }
+    if (status === 'connecting') {
+      // Usually over in milliseconds: only a slow connection is worth a banner.
+      el.replaceChildren();
+      countdown = setTimeout(() => fill(el, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Connecting…'), 1_500);
+      return;
+    }
+    const text = h('span');
+    const tick = () => {
+      const seconds = Math.max(0, Math.ceil(((retryAt ?? 0) - Date.now()) / 1000));
+      text.textContent = seconds > 0 ? `Offline. Reconnecting in ${seconds} s…` : 'Offline. Reconnecting…';
+    };
+    tick();
+    countdown = setInterval(tick, 1000);
+    fill(el, text, h('button', { type: 'button', class: 'link', text: 'Retry now', on: { click: realtime.reconnectNow } }));
+  };
+  return { el, render, stop };
 }

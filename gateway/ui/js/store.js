@@ -1,3 +1,4 @@
+// @ts-check
 // What the page knows: me, my conversations, the chats I opened, who is
 // online or typing, and my messages not yet acknowledged. Views read it and
 // subscribe to its events; the REST calls and socket events feed it.
@@ -8,22 +9,97 @@
 import { api, friendly } from './api.js';
 import { uuid } from './format.js';
 
+// The API's objects as the page holds them (docs/API.md).
+/**
+ * @typedef {{id: number, username: string, display_name?: string | null, email?: string, avatar_url?: string | null}} User
+ * @typedef {{
+ *   display_name?: string | null, bio?: string | null, birthdate?: string | null,
+ *   gender?: string | null, location?: string | null, avatar_url?: string | null,
+ * }} Profile
+ * @typedef {'sent' | 'delivered' | 'read'} MessageStatus
+ * @typedef {{
+ *   id: number, sender_id: number, receiver_id: number, content: string,
+ *   created_at: string, status: MessageStatus, client_msg_id?: string | null,
+ * }} Message
+ * @typedef {{user: User, last_message: Message | null, unread_count: number, online: boolean}} Conversation
+ * @typedef {{online: boolean, last_seen: string | null}} Presence
+ * @typedef {{
+ *   client_msg_id: string, to: number, content: string, created_at: string,
+ *   state: 'pending' | 'failed', error: string | null, sentAt: number,
+ * }} Pending a message of mine waiting for its `sent` ack
+ * @typedef {{
+ *   otherId: number, messages: Map<number, Message>, loaded: boolean,
+ *   loading: Promise<void> | null, error: unknown, hasOlder: boolean,
+ *   loadingOlder: boolean, olderError: unknown, readUpTo: number,
+ * }} Chat one conversation's messages, as far as they are loaded
+ * @typedef {'connecting' | 'online' | 'offline'} ConnectionStatus
+ * @typedef {{
+ *   otherId: number, kind: 'loaded' | 'loading-older' | 'older' | 'message' | 'status' | 'pending',
+ *   message?: Message, mine?: boolean,
+ * }} ChatEvent
+ * @typedef {{user: User, profile: Profile | null}} Me `/api/me`'s answer
+ */
+
+/**
+ * The events views subscribe to, and what each carries (null: everyone, or nobody in particular).
+ * @typedef {{
+ *   chat: ChatEvent, conversations: null, presence: {userId: number} | null, typing: {userId: number},
+ *   people: {userId: number}, blocks: {userId: number} | null,
+ *   availability: {userId: number, unavailable: boolean},
+ *   me: null, route: null, connection: null,
+ * }} Events
+ */
+
 /** A typing indicator lapses by itself after this long without a repeat. */
 const TYPING_LAPSE_MS = 6_000;
 
 const bus = new EventTarget();
 
-/** Subscribes to a store event; returns the function that unsubscribes. */
+/**
+ * Subscribes to a store event; returns the function that unsubscribes.
+ * @template {keyof Events} T
+ * @param {T} type
+ * @param {(detail: Events[T]) => unknown} handler
+ * @returns {() => void}
+ */
 export function on(type, handler) {
-  const listener = (e) => handler(e.detail);
+  /** @param {Event} e */
+  const listener = (e) => handler(/** @type {CustomEvent<Events[T]>} */ (e).detail);
   bus.addEventListener(type, listener);
   return () => bus.removeEventListener(type, listener);
 }
 
+/**
+ * @template {keyof Events} T
+ * @param {T} type
+ * @param {Events[T] | null} [detail]
+ */
 function emit(type, detail = null) {
   bus.dispatchEvent(new CustomEvent(type, { detail }));
 }
 
+/**
+ * @typedef {{
+ *   me: User | null,
+ *   profile: Profile | null,
+ *   conversations: Map<number, Conversation>,
+ *   conversationsLoaded: boolean,
+ *   conversationsError: unknown,
+ *   people: Map<number, User>,
+ *   presence: Map<number, Presence>,
+ *   blocked: Map<number, User>,
+ *   unavailable: Set<number>,
+ *   typing: Map<number, ReturnType<typeof setTimeout>>,
+ *   chats: Map<number, Chat>,
+ *   outbox: Map<string, Pending>,
+ *   drafts: Map<number, string>,
+ *   listUpTo: number,
+ *   openChatId: number | null,
+ *   connection: {status: ConnectionStatus, retryAt: number | null},
+ * }} State
+ */
+
+/** @type {State} */
 export const state = {
   /** `{id, username, display_name, email}` */
   me: null,
@@ -58,6 +134,10 @@ export const state = {
   connection: { status: 'connecting', retryAt: null },
 };
 
+/**
+ * The signed-in person, from `/api/me`.
+ * @param {Me} me
+ */
 export function signIn({ user, profile }) {
   state.me = user;
   state.profile = profile;
@@ -87,19 +167,33 @@ export function signOut() {
   });
 }
 
-/** The page now shows the chat with `otherId` (or no chat: null). */
+/**
+ * The page now shows the chat with `otherId` (or no chat: null).
+ * @param {number | null} otherId
+ */
 export function setOpenChat(otherId) {
   state.openChatId = otherId;
   emit('route');
 }
 
+/**
+ * @param {ConnectionStatus} status
+ * @param {number | null} [retryAt] when the next attempt is due (ms since epoch)
+ */
 export function setConnection(status, retryAt = null) {
   state.connection = { status, retryAt };
   emit('connection');
 }
 
+/**
+ * My own card or profile changed (saved from the settings).
+ * @param {Partial<User> | null} user
+ * @param {Profile | null} [profile]
+ */
 export function updateMe(user, profile) {
-  if (user) state.me = { ...state.me, ...user };
+  const me = state.me;
+  if (!me) return;
+  state.me = user ? { ...me, ...user } : me;
   if (profile) state.profile = profile;
   state.people.set(state.me.id, state.me);
   emit('me');
@@ -108,6 +202,8 @@ export function updateMe(user, profile) {
 /**
  * A person's card, fresh from the server (a profile, a search hit). A new
  * name (they renamed themselves) reaches every view showing them.
+ * @param {User} user
+ * @param {{online: boolean, last_seen?: string | null} | null} [presence]
  */
 export function rememberPerson(user, presence = null) {
   const known = state.people.get(user.id);
@@ -125,6 +221,7 @@ export function rememberPerson(user, presence = null) {
 /** Loads whom I blocked (their presence is hidden; their chat offers Unblock). */
 export async function loadBlocks() {
   try {
+    /** @type {{users: User[]}} */
     const { users } = await api('GET', '/api/blocks');
     state.blocked = new Map(users.map((u) => [u.id, u]));
     emit('blocks');
@@ -134,7 +231,11 @@ export async function loadBlocks() {
   }
 }
 
-/** I blocked (or unblocked) `user` from this page. */
+/**
+ * I blocked (or unblocked) `user` from this page.
+ * @param {User} user
+ * @param {boolean} blocked
+ */
 export function setBlocked(user, blocked) {
   if (blocked) {
     state.blocked.set(user.id, user);
@@ -146,11 +247,16 @@ export function setBlocked(user, blocked) {
   emit('presence', { userId: user.id });
 }
 
+/** @param {number} userId */
 export function isBlocked(userId) {
   return state.blocked.has(userId);
 }
 
-/** `userId` is not available to me (404, or a send refused as `blocked`), or is again. */
+/**
+ * `userId` is not available to me (404, or a send refused as `blocked`), or is again.
+ * @param {number} userId
+ * @param {boolean} unavailable
+ */
 export function setUnavailable(userId, unavailable) {
   if (unavailable === state.unavailable.has(userId)) return;
   if (unavailable) {
@@ -163,7 +269,10 @@ export function setUnavailable(userId, unavailable) {
   emit('presence', { userId });
 }
 
-/** Something live from `userId` (a message, typing, presence) proves they can reach me again. */
+/**
+ * Something live from `userId` (a message, typing, presence) proves they can reach me again.
+ * @param {number} userId
+ */
 function heardFrom(userId) {
   if (state.unavailable.has(userId)) setUnavailable(userId, false);
 }
@@ -171,6 +280,8 @@ function heardFrom(userId) {
 /**
  * Whether to show `userId` as online: true or false, or null for nobody's
  * business (someone I blocked, or who is not available to me): no dot at all.
+ * @param {number} userId
+ * @returns {boolean | null}
  */
 export function shownOnline(userId) {
   if (state.blocked.has(userId) || state.unavailable.has(userId)) return null;
@@ -182,7 +293,9 @@ export function shownOnline(userId) {
 /** Loads the conversation list; the newest message in it is where `sync` starts. */
 export async function loadConversations() {
   try {
+    /** @type {{conversations: Conversation[]}} */
     const { conversations } = await api('GET', '/api/conversations');
+    /** @type {Map<number, Conversation>} */
     const fresh = new Map();
     let upTo = 0;
     for (const c of conversations) {
@@ -211,6 +324,7 @@ export async function loadConversations() {
   emit('presence');
 }
 
+/** @type {ReturnType<typeof setTimeout> | null} */
 let refreshTimer = null;
 /** Reloads the list soon, once, however many callers ask (a new partner appeared). */
 export function refreshConversationsSoon() {
@@ -236,8 +350,21 @@ export function totalUnread() {
 
 // ---- chats and messages ---------------------------------------------------------
 
+/** @type {Record<string, number | undefined>} */
 const STATUS_RANK = { sent: 0, delivered: 1, read: 2 };
 
+/**
+ * @param {MessageStatus} status
+ * @returns {number}
+ */
+function rank(status) {
+  return STATUS_RANK[status] ?? 0;
+}
+
+/**
+ * @param {number} otherId
+ * @returns {Chat}
+ */
 function newChat(otherId) {
   return {
     otherId,
@@ -249,12 +376,16 @@ function newChat(otherId) {
     /** More messages lie before the oldest loaded one. */
     hasOlder: false,
     loadingOlder: false,
+    olderError: null,
     /** The highest incoming id we told the server is read. */
     readUpTo: 0,
   };
 }
 
-/** The chat with a person, loading its latest page the first time. */
+/**
+ * The chat with a person, loading its latest page the first time.
+ * @param {number} otherId
+ */
 export function openChat(otherId) {
   let chat = state.chats.get(otherId);
   if (!chat) {
@@ -265,9 +396,16 @@ export function openChat(otherId) {
   return chat;
 }
 
+/**
+ * The answer of `GET /api/messages/{me}/{other}`.
+ * @typedef {{messages: Message[], has_more: boolean}} HistoryPage
+ */
+
+/** @param {Chat} chat */
 async function loadLatest(chat) {
   try {
-    const page = await api('GET', `/api/messages/${state.me.id}/${chat.otherId}?limit=50`);
+    /** @type {HistoryPage} */
+    const page = await api('GET', `/api/messages/${myId()}/${chat.otherId}?limit=50`);
     for (const m of page.messages) storeMessage(chat, m);
     chat.hasOlder = page.has_more;
     chat.loaded = true;
@@ -280,14 +418,18 @@ async function loadLatest(chat) {
   emit('chat', { otherId: chat.otherId, kind: 'loaded' });
 }
 
-/** Loads the page before the oldest loaded message (scrolling up). */
+/**
+ * Loads the page before the oldest loaded message (scrolling up).
+ * @param {Chat} chat
+ */
 export async function loadOlder(chat) {
   if (!chat.loaded || !chat.hasOlder || chat.loadingOlder) return;
   const oldest = Math.min(...chat.messages.keys());
   chat.loadingOlder = true;
   emit('chat', { otherId: chat.otherId, kind: 'loading-older' });
   try {
-    const page = await api('GET', `/api/messages/${state.me.id}/${chat.otherId}?before=${oldest}&limit=50`);
+    /** @type {HistoryPage} */
+    const page = await api('GET', `/api/messages/${myId()}/${chat.otherId}?before=${oldest}&limit=50`);
     for (const m of page.messages) storeMessage(chat, m);
     chat.hasOlder = page.has_more;
     chat.olderError = null;
@@ -299,21 +441,34 @@ export async function loadOlder(chat) {
   emit('chat', { otherId: chat.otherId, kind: 'older' });
 }
 
-/** Stores a message in a chat; a known id only ever moves its status forward. */
+/**
+ * Stores a message in a chat; a known id only ever moves its status forward.
+ * @param {Chat} chat
+ * @param {Message} m
+ */
 function storeMessage(chat, m) {
   const known = chat.messages.get(m.id);
   if (!known) {
     chat.messages.set(m.id, { ...m });
-  } else if (STATUS_RANK[m.status] > STATUS_RANK[known.status]) {
+  } else if (rank(m.status) > rank(known.status)) {
     known.status = m.status;
   }
 }
 
-function otherOf(m) {
-  return m.sender_id === state.me.id ? m.receiver_id : m.sender_id;
+/** My id (0 when signed out: no message is from or to 0). */
+function myId() {
+  return state.me?.id ?? 0;
 }
 
-/** True when the chat with this person is on screen and the page is visible. */
+/** @param {Message} m */
+function otherOf(m) {
+  return m.sender_id === myId() ? m.receiver_id : m.sender_id;
+}
+
+/**
+ * True when the chat with this person is on screen and the page is visible.
+ * @param {number} otherId
+ */
 export function chatVisible(otherId) {
   return state.openChatId === otherId && document.visibilityState === 'visible';
 }
@@ -321,12 +476,13 @@ export function chatVisible(otherId) {
 /**
  * A message from the server (live, replayed by `sync`, or the ack of my
  * own send): stored once, my pending copy replaced, the conversation updated.
+ * @param {Message} m
  */
 export function receiveMessage(m) {
   if (!state.me) return;
   const otherId = otherOf(m);
   const mine = m.sender_id === state.me.id;
-  if (mine) state.outbox.delete(m.client_msg_id);
+  if (mine) state.outbox.delete(m.client_msg_id ?? '');
   else heardFrom(otherId);
   const chat = state.chats.get(otherId);
   if (chat) storeMessage(chat, m);
@@ -356,12 +512,16 @@ export function receiveMessage(m) {
   emit('conversations');
 }
 
-/** `status`: my messages to `with` up to `up_to_id` are now delivered or read. */
+/**
+ * `status`: my messages to `with` up to `up_to_id` are now delivered or read.
+ * @param {{with: number, up_to_id: number, status: MessageStatus}} frame
+ */
 export function applyStatus({ with: otherId, up_to_id: upTo, status }) {
-  const rank = STATUS_RANK[status];
-  if (rank === undefined) return;
+  const wanted = STATUS_RANK[status];
+  if (wanted === undefined) return;
+  /** @param {Message} m */
   const raise = (m) => {
-    if (m.sender_id === state.me.id && m.id <= upTo && STATUS_RANK[m.status] < rank) m.status = status;
+    if (m.sender_id === myId() && m.id <= upTo && rank(m.status) < wanted) m.status = status;
   };
   const chat = state.chats.get(otherId);
   if (chat) for (const m of chat.messages.values()) raise(m);
@@ -374,6 +534,7 @@ export function applyStatus({ with: otherId, up_to_id: upTo, status }) {
 /**
  * When the chat is on screen: the highest incoming message not yet marked
  * read, to send in a `read` frame (or null). Marks them read locally.
+ * @param {number} otherId
  */
 export function takeReadMark(otherId) {
   const chat = state.chats.get(otherId);
@@ -399,8 +560,13 @@ export function takeReadMark(otherId) {
 
 // ---- my messages on their way ------------------------------------------------------
 
-/** Queues a message (shown at once as pending); the socket sends it. */
+/**
+ * Queues a message (shown at once as pending); the socket sends it.
+ * @param {number} to
+ * @param {string} content
+ */
 export function queueMessage(to, content) {
+  /** @type {Pending} */
   const pending = {
     client_msg_id: uuid(),
     to,
@@ -415,11 +581,17 @@ export function queueMessage(to, content) {
   return pending;
 }
 
+/** @param {number} otherId */
 export function pendingFor(otherId) {
   return [...state.outbox.values()].filter((p) => p.to === otherId);
 }
 
-/** The server refused a send (`error` with its client_msg_id): show why. */
+/**
+ * The server refused a send (`error` with its client_msg_id): show why.
+ * @param {string} clientMsgId
+ * @param {string} code
+ * @param {string} message
+ */
 export function failPending(clientMsgId, code, message) {
   const p = state.outbox.get(clientMsgId);
   if (!p) return;
@@ -429,7 +601,10 @@ export function failPending(clientMsgId, code, message) {
   if (code === 'blocked' && !state.blocked.has(p.to)) setUnavailable(p.to, true);
 }
 
-/** Puts a failed message back in line, with the same client_msg_id. */
+/**
+ * Puts a failed message back in line, with the same client_msg_id.
+ * @param {string} clientMsgId
+ */
 export function retryPending(clientMsgId) {
   const p = state.outbox.get(clientMsgId);
   if (!p) return null;
@@ -440,6 +615,7 @@ export function retryPending(clientMsgId) {
   return p;
 }
 
+/** @param {string} clientMsgId */
 export function discardPending(clientMsgId) {
   const p = state.outbox.get(clientMsgId);
   if (!p) return;
@@ -449,6 +625,12 @@ export function discardPending(clientMsgId) {
 
 // ---- presence and typing ----------------------------------------------------------
 
+/**
+ * @param {number} userId
+ * @param {boolean} online
+ * @param {string | null | undefined} lastSeen
+ * @param {{quiet?: boolean}} [options] `quiet`: no event, and no proof they can reach me
+ */
 export function setPresence(userId, online, lastSeen, { quiet = false } = {}) {
   if (!quiet) heardFrom(userId);
   const known = state.presence.get(userId);
@@ -459,10 +641,15 @@ export function setPresence(userId, online, lastSeen, { quiet = false } = {}) {
   if (!quiet) emit('presence', { userId });
 }
 
+/** @param {number} userId */
 export function isTyping(userId) {
   return state.typing.has(userId);
 }
 
+/**
+ * @param {number} userId
+ * @param {boolean} typing
+ */
 export function setTyping(userId, typing) {
   if (typing) heardFrom(userId);
   const timer = state.typing.get(userId);

@@ -1,3 +1,4 @@
+// @ts-check
 // Small pieces shared by the views: avatars, presence dots, form fields with
 // the API's validation messages, busy buttons, toasts.
 
@@ -10,6 +11,9 @@ import { displayName, hue, initials } from './format.js';
  * `avatar_url` are not loaded: an image from any address a member chooses
  * would tell that address who looks at the profile (their IP address), and
  * the page's CSP keeps images to this origin anyway.
+ * @param {import('./store.js').User} user
+ * @param {'sm' | 'md' | 'lg' | 'xl'} [size]
+ * @param {boolean | null} [online] null: no presence dot at all
  */
 export function avatar(user, size = 'md', online = null) {
   const el = h('span', { class: `avatar avatar-${size}`, 'aria-hidden': 'true' }, initials(displayName(user)));
@@ -18,6 +22,7 @@ export function avatar(user, size = 'md', online = null) {
   return h('span', { class: 'avatar-wrap' }, el, presenceDot(online));
 }
 
+/** @param {boolean} online */
 export function presenceDot(online) {
   const label = online ? 'Online' : 'Offline';
   return h('span', { class: online ? 'dot dot-online' : 'dot', role: 'img', 'aria-label': label, title: label });
@@ -26,24 +31,35 @@ export function presenceDot(online) {
 // A message's way to the other person. Read differs from delivered by shape
 // (a filled badge), not only by colour, and each says its word to screen
 // readers and in a tooltip.
+/** @type {Record<string, string | undefined>} */
 const TICKS = { sent: '✓', delivered: '✓✓', read: '✓✓' };
+/** @type {Record<string, string | undefined>} */
 const TICK_LABELS = { sent: 'Sent', delivered: 'Delivered', read: 'Read' };
 
-/** The tick of one of my messages: `sent`, `delivered` or `read`. */
+/**
+ * The tick of one of my messages: `sent`, `delivered` or `read`.
+ * @param {import('./store.js').MessageStatus} status
+ */
 export function statusTick(status) {
   const label = TICK_LABELS[status] ?? 'Sent';
   return h('span', { class: `tick tick-${status}`, role: 'img', 'aria-label': label, title: label, text: TICKS[status] ?? TICKS.sent });
 }
 
+/** @param {import('./store.js').MessageStatus} status */
 export function statusWord(status) {
   return TICK_LABELS[status] ?? 'Sent';
 }
 
-/** A form-level error line, announced when it appears. */
+/**
+ * A form-level error line, announced when it appears.
+ * @typedef {{el: HTMLElement, show(err: unknown): void, clear(): void}} ErrorLine
+ * @returns {ErrorLine}
+ */
 export function errorLine() {
   const el = h('p', { class: 'form-error', role: 'alert', hidden: true });
   return {
     el,
+    /** @param {unknown} err a sentence, or an error to describe */
     show(err) {
       el.textContent = typeof err === 'string' ? err : describe(err);
       el.hidden = false;
@@ -60,6 +76,14 @@ let fieldCount = 0;
 /**
  * A labelled form control with an optional hint and its own error line.
  * `name` is the API's field name: a 400 whose message names it lands here.
+ * @template {HTMLInputElement | HTMLTextAreaElement} C
+ * @typedef {{el: HTMLElement, name: string, control: C, showError(message: string): void, clearError(): void}} Field
+ */
+
+/**
+ * @template {HTMLInputElement | HTMLTextAreaElement} C
+ * @param {{label: string, name: string, control: C, hint?: string | null}} spec
+ * @returns {Field<C>}
  */
 export function field({ label, name, control, hint = null }) {
   fieldCount += 1;
@@ -74,6 +98,7 @@ export function field({ label, name, control, hint = null }) {
     el,
     name,
     control,
+    /** @param {string} message */
     showError(message) {
       errorEl.textContent = message;
       errorEl.hidden = false;
@@ -90,6 +115,9 @@ export function field({ label, name, control, hint = null }) {
 /**
  * Shows an API error on the form: next to the field its message names
  * (focusing it), otherwise on the form's error line.
+ * @param {unknown} err
+ * @param {Field<HTMLInputElement | HTMLTextAreaElement>[]} fields
+ * @param {ErrorLine} formError
  */
 export function showFormError(err, fields, formError) {
   for (const f of fields) f.clearError();
@@ -106,7 +134,13 @@ export function showFormError(err, fields, formError) {
   formError.show(err);
 }
 
-/** Runs `task` with the button disabled and saying it is busy. */
+/**
+ * Runs `task` with the button disabled and saying it is busy.
+ * @template T
+ * @param {HTMLButtonElement} button
+ * @param {() => Promise<T>} task
+ * @returns {Promise<T>}
+ */
 export async function busy(button, task) {
   const label = button.textContent;
   button.disabled = true;
@@ -120,7 +154,11 @@ export async function busy(button, task) {
   }
 }
 
-/** A short message at the bottom of the screen (announced politely). */
+/**
+ * A short message at the bottom of the screen (announced politely).
+ * @param {string} text
+ * @param {'info' | 'error'} [kind]
+ */
 export function toast(text, kind = 'info') {
   const region = document.getElementById('toasts');
   if (!region) return;
@@ -130,7 +168,12 @@ export function toast(text, kind = 'info') {
   setTimeout(() => el.remove(), 4_000);
 }
 
-/** A calm placeholder for empty or failed areas. */
+/**
+ * A calm placeholder for empty or failed areas.
+ * @param {string} title
+ * @param {string | null} [text]
+ * @param {...HTMLElement} actions
+ */
 export function emptyState(title, text = null, ...actions) {
   return h(
     'div',
