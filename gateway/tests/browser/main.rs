@@ -6,6 +6,7 @@
 //! `target/browser-artifacts/` (or `$BROWSER_ARTIFACTS`).
 
 mod accounts;
+mod axe;
 mod blocking;
 mod chat;
 mod driver;

@@ -71,8 +71,10 @@ function chatFrame(otherId) {
     h('div', { class: 'chat-title' }, h('h2', { class: 'chat-heading' }, nameLink), statusLine),
   );
   const topNote = h('div', { class: 'chat-top' });
-  const list = h('ol', { class: 'messages', role: 'log', 'aria-relevant': 'additions', 'aria-labelledby': nameLink.id });
-  const scroller = h('div', { class: 'chat-scroll', tabindex: '0', 'aria-label': 'Messages' }, topNote, list);
+  // A list of messages inside the live log (an <ol> cannot be a log and stay a list).
+  const list = h('ol', { class: 'messages' });
+  const log = h('div', { class: 'messages-log', role: 'log', 'aria-relevant': 'additions', 'aria-labelledby': nameLink.id }, list);
+  const scroller = h('div', { class: 'chat-scroll', tabindex: '0', 'aria-label': 'Messages' }, topNote, log);
   const jump = h('button', { type: 'button', class: 'jump', hidden: true }, icon('down'), h('span', { text: 'New messages' }));
   const textarea = h('textarea', { rows: 1, placeholder: 'Write a message…', autocomplete: 'off' });
   const sendButton = h('button', { type: 'submit', class: 'send', title: 'Send' }, icon('send'), srOnly('Send'));
@@ -356,7 +358,7 @@ class ChatView {
   separator(key, text, className) {
     const known = this.separators.get(key);
     if (known) return known;
-    const el = h('li', { class: className, role: 'separator', 'aria-label': text }, h('span', { text }));
+    const el = h('li', { class: className }, h('span', { role: 'separator', 'aria-label': text, text }));
     this.separators.set(key, el);
     return el;
   }

@@ -81,7 +81,8 @@ export function mountShell(root, { onLogout }) {
   const renderMe = () => {
     const me = /** @type {import('./store.js').User} */ (store.state.me);
     fill(meButton, avatar(me, 'sm'), h('span', { class: 'me-name' }, h('bdi', { text: displayName(me) })));
-    meButton.setAttribute('aria-label', `Your profile and settings (${displayName(me)})`);
+    // The name shown comes whole in the label (for people who speak their clicks).
+    meButton.setAttribute('aria-label', `Your profile and settings: ${displayName(me)}`);
   };
   const offs = [store.on('me', renderMe), store.on('connection', banner.render), store.on('conversations', renderTitle)];
   renderMe();

@@ -16,7 +16,9 @@ import { displayName, hue, initials } from './format.js';
  * @param {boolean | null} [online] null: no presence dot at all
  */
 export function avatar(user, size = 'md', online = null) {
-  const el = h('span', { class: `avatar avatar-${size}`, 'aria-hidden': 'true' }, initials(displayName(user)));
+  // The initials are drawn by CSS (`content: attr(data-initials)`): a picture,
+  // not text, so they are no part of the visible label of a link holding them.
+  const el = h('span', { class: `avatar avatar-${size}`, 'aria-hidden': 'true', dataset: { initials: initials(displayName(user)) } });
   el.style.setProperty('--hue', String(hue(user.id)));
   if (online === null) return el;
   return h('span', { class: 'avatar-wrap' }, el, presenceDot(online));
