@@ -11,8 +11,9 @@ pub struct Config {
     pub auth_url: String,
     pub message_url: String,
     pub presence_url: String,
-    /// For pub/sub fan-out between gateway instances.
-    pub redis_url: String,
+    /// For pub/sub fan-out between gateway instances (`REDIS_URL`,
+    /// `REDIS_CA_FILE`).
+    pub redis: totilove_kit::redis::Target,
     pub internal_token: Secret,
     /// Origins allowed by CORS and for cookie-authenticated WebSocket upgrades.
     pub allowed_origins: Vec<String>,
@@ -43,7 +44,7 @@ impl Config {
             auth_url: src.var_or("AUTH_URL", "http://127.0.0.1:50051"),
             message_url: src.var_or("MESSAGE_URL", "http://127.0.0.1:50052"),
             presence_url: src.var_or("PRESENCE_URL", "http://127.0.0.1:50053"),
-            redis_url: src.required("REDIS_URL")?,
+            redis: totilove_kit::redis::Target::from_source(src)?,
             internal_token: src.secret("INTERNAL_TOKEN")?,
             allowed_origins: src
                 .var_or("ALLOWED_ORIGINS", "")

@@ -52,7 +52,7 @@ impl AppState {
         let auth = totilove_kit::grpc::channel(&config.auth_url)?;
         let messages = totilove_kit::grpc::channel(&config.message_url)?;
         let presence = totilove_kit::grpc::channel(&config.presence_url)?;
-        let redis = totilove_kit::redis::connect(&config.redis_url, config.redis_pool_size).await?;
+        let redis = totilove_kit::redis::connect(&config.redis, config.redis_pool_size).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 health: Health {

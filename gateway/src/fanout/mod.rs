@@ -114,7 +114,7 @@ impl Hub {
     /// delivery reports.
     pub async fn start(state: &AppState) -> anyhow::Result<Self> {
         let config = state.config();
-        let subscriber = subscriber::build(&config.redis_url)?;
+        let subscriber = subscriber::build(&config.redis)?;
         let (lifecycle, _) = watch::channel(Lifecycle::Running);
         let hub = Self {
             inner: Arc::new(Inner {

@@ -8,10 +8,7 @@ use std::{sync::Arc, time::Duration};
 use fred::{
     clients::SubscriberClient,
     interfaces::{ClientLike, EventInterface, PubsubInterface},
-    types::{
-        Builder,
-        config::{Config, ReconnectPolicy},
-    },
+    types::{Builder, config::ReconnectPolicy},
 };
 use tokio::sync::broadcast::error::RecvError;
 use totilove_kit::events::{Event, SESSION_REVOKED_CHANNEL};
@@ -22,9 +19,8 @@ use super::Inner;
 /// beyond it is not lost silently: the dispatcher sees the lag and repairs.
 const BROADCAST_CAPACITY: usize = 16 * 1024;
 
-pub(crate) fn build(redis_url: &str) -> anyhow::Result<SubscriberClient> {
-    let config = Config::from_url(redis_url)?;
-    let client = Builder::from_config(config)
+pub(crate) fn build(redis: &totilove_kit::redis::Target) -> anyhow::Result<SubscriberClient> {
+    let client = Builder::from_config(redis.config()?)
         .with_connection_config(|c| {
             c.connection_timeout = Duration::from_secs(2);
             c.internal_command_timeout = Duration::from_secs(2);

@@ -42,7 +42,7 @@ impl Application {
             &sqlx::migrate!("./migrations"),
         )
         .await?;
-        let redis = totilove_kit::redis::connect(&config.redis_url, 4).await?;
+        let redis = totilove_kit::redis::connect(&config.redis, 4).await?;
         if let Some(metrics) = metrics.as_mut() {
             metrics.watch_postgres(db.clone());
             metrics.watch_redis(redis.clone());

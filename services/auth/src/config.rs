@@ -16,7 +16,7 @@ pub struct Config {
     /// Where `/metrics` is served (`METRICS_ADDR`); unset: not served.
     pub metrics_addr: Option<String>,
     pub database_url: String,
-    pub redis_url: String,
+    pub redis: totilove_kit::redis::Target,
     pub internal_token: Secret,
     /// HMAC key signing the session tokens (HS256); at least 32 bytes.
     pub jwt_secret: Secret,
@@ -65,7 +65,7 @@ impl Config {
             listen_addr: src.var_or("AUTH_LISTEN_ADDR", "127.0.0.1:50051"),
             metrics_addr: totilove_kit::metrics::addr_from(src),
             database_url: src.required("DATABASE_URL")?,
-            redis_url: src.required("REDIS_URL")?,
+            redis: totilove_kit::redis::Target::from_source(src)?,
             internal_token: src.secret("INTERNAL_TOKEN")?,
             jwt_secret: src.secret("JWT_SECRET")?,
             jwt_issuer: src.var_or("JWT_ISSUER", "totilove"),

@@ -1,5 +1,11 @@
 //! PostgreSQL pools. Each service owns one schema of the database (its tables
 //! and its own migration history live there), so services never share tables.
+//!
+//! TLS is sqlx's (rustls, ring), set by the URL as libpq reads it:
+//! `sslmode=verify-full` checks the server's chain and host name against the
+//! system's roots plus `sslrootcert=PATH` when given. Without `sslmode` the
+//! mode is `prefer` (TLS when the server offers it, unchecked): give
+//! `verify-full` for any PostgreSQL off loopback.
 
 use std::{str::FromStr, time::Duration};
 

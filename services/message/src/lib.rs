@@ -50,7 +50,7 @@ pub struct Config {
     /// Where `/metrics` is served (`METRICS_ADDR`); unset: not served.
     pub metrics_addr: Option<String>,
     pub database_url: String,
-    pub redis_url: String,
+    pub redis: totilove_kit::redis::Target,
     /// Where the auth service is (`AUTH_URL`), for user lookups and blocks.
     pub auth_url: String,
     pub internal_token: Secret,
@@ -89,7 +89,7 @@ impl Config {
             listen_addr: src.var_or("MESSAGE_LISTEN_ADDR", "127.0.0.1:50052"),
             metrics_addr: totilove_kit::metrics::addr_from(src),
             database_url: src.required("DATABASE_URL")?,
-            redis_url: src.required("REDIS_URL")?,
+            redis: totilove_kit::redis::Target::from_source(src)?,
             auth_url: src.var_or("AUTH_URL", "http://127.0.0.1:50051"),
             internal_token: src.secret("INTERNAL_TOKEN")?,
             db_pool_size: src.parse_or("MESSAGE_DB_POOL_SIZE", 16)?,
@@ -128,7 +128,7 @@ impl Application {
             &sqlx::migrate!("./migrations"),
         )
         .await?;
-        let redis = totilove_kit::redis::connect(&config.redis_url, config.redis_pool_size).await?;
+        let redis = totilove_kit::redis::connect(&config.redis, config.redis_pool_size).await?;
         if let Some(metrics) = metrics.as_mut() {
             metrics.watch_postgres(db.clone());
             metrics.watch_redis(redis.clone());

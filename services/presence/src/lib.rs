@@ -48,7 +48,7 @@ pub struct Config {
     pub listen_addr: String,
     /// Where `/metrics` is served (`METRICS_ADDR`); unset: not served.
     pub metrics_addr: Option<String>,
-    pub redis_url: String,
+    pub redis: totilove_kit::redis::Target,
     pub internal_token: Secret,
     /// The message service (`MESSAGE_URL`): who shares a conversation with whom.
     pub message_url: String,
@@ -88,7 +88,7 @@ impl Config {
         let config = Self {
             listen_addr: src.var_or("PRESENCE_LISTEN_ADDR", "127.0.0.1:50053"),
             metrics_addr: totilove_kit::metrics::addr_from(src),
-            redis_url: src.required("REDIS_URL")?,
+            redis: totilove_kit::redis::Target::from_source(src)?,
             internal_token: src.secret("INTERNAL_TOKEN")?,
             message_url: src.var_or("MESSAGE_URL", "http://127.0.0.1:50052"),
             auth_url: src.var_or("AUTH_URL", "http://127.0.0.1:50051"),
@@ -143,7 +143,7 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let mut metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
-        let redis = totilove_kit::redis::connect(&config.redis_url, config.redis_pool_size).await?;
+        let redis = totilove_kit::redis::connect(&config.redis, config.redis_pool_size).await?;
         if let Some(metrics) = metrics.as_mut() {
             metrics.watch_redis(redis.clone());
         }

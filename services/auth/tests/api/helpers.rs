@@ -162,9 +162,12 @@ impl TestApp {
 
     /// A Redis client of the test's own server (for looking at keys).
     pub async fn redis(&self) -> Pool {
-        totilove_kit::redis::connect(&self.system.redis.url(), 1)
-            .await
-            .expect("a Redis pool")
+        totilove_kit::redis::connect(
+            &totilove_kit::redis::Target::plain(self.system.redis.url()),
+            1,
+        )
+        .await
+        .expect("a Redis pool")
     }
 
     pub async fn redis_get(&self, key: &str) -> Option<String> {
