@@ -167,6 +167,23 @@ start_postgres() {
     fi
 }
 
+# postgres_require_tls DATADIR CERT KEY: makes the cluster of DATADIR (made by
+# start_postgres) serve TLS with the PEM files CERT and KEY (copied into
+# DATADIR, readable by the server's user alone) and accept TCP connections
+# over TLS alone: every `host` line of its pg_hba.conf becomes `hostssl`.
+# Idempotent; applied at the next start (or reload). Used by the tests of TLS
+# to the stores (testkit).
+postgres_require_tls() {
+    local data=$1 cert=$2 key=$3
+    install -m 600 "$cert" "$data/server.crt"
+    install -m 600 "$key" "$data/server.key"
+    [ "$(id -u)" = 0 ] && chown "$(pg_user)" "$data/server.crt" "$data/server.key"
+    if ! grep -q '^ssl = on' "$data/postgresql.conf"; then
+        printf "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n" >>"$data/postgresql.conf"
+    fi
+    sed -i -E 's/^host([[:space:]])/hostssl\1/' "$data/pg_hba.conf"
+}
+
 # Whether the server of DATADIR is running.
 postgres_running() {
     local data=$1

@@ -6,9 +6,11 @@
 
 mod redis_server;
 mod system;
+pub mod tls;
 
 pub use redis_server::RedisServer;
 pub use system::{Gateway, INTERNAL_TOKEN, Service, TestSystem};
+pub use tls::{TestCerts, TlsPostgres};
 
 use sqlx::Connection;
 
@@ -16,18 +18,29 @@ use sqlx::Connection;
 pub async fn fresh_database() -> String {
     let admin = std::env::var("TEST_DATABASE_URL")
         .expect("TEST_DATABASE_URL must be set: run the tests with scripts/test");
+    fresh_database_in(&admin).await
+}
+
+/// A new, empty database in the cluster of `admin` (a URL naming a database
+/// there); its URL, with the same user and query (e.g. TLS settings).
+pub async fn fresh_database_in(admin: &str) -> String {
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin)
+    let mut conn = sqlx::PgConnection::connect(admin)
         .await
         .expect("the test PostgreSQL is reachable");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await
         .expect("create a test database");
-    let (base, _) = admin
+    // The query may hold paths (`sslrootcert=/...`): cut it off first.
+    let (url, query) = match admin.split_once('?') {
+        Some((url, query)) => (url, format!("?{query}")),
+        None => (admin, String::new()),
+    };
+    let (base, _) = url
         .rsplit_once('/')
-        .expect("TEST_DATABASE_URL names a database");
-    format!("{base}/{name}")
+        .expect("the admin URL names a database");
+    format!("{base}/{name}{query}")
 }
 
 /// Shows the services' logs when `TEST_LOG` is set; silent otherwise.

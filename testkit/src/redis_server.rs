@@ -1,6 +1,6 @@
 //! A private Redis server per test, so tests can flush, stop and restart it.
 
-use std::{process::Stdio, time::Duration};
+use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -14,28 +14,43 @@ pub struct RedisServer {
     /// Where a snapshot taken by [`RedisServer::save`] is kept; a restart
     /// loads it (otherwise a restart starts empty).
     dir: std::path::PathBuf,
+    /// Listening on TLS alone, with this certificate, key and CA (PEM).
+    tls: Option<[PathBuf; 3]>,
 }
 
 impl RedisServer {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// A server that listens on TLS alone (no plain port), with the server
+    /// certificate of `certs`; clients need not present one. Its
+    /// [`url`](Self::url) is `rediss://127.0.0.1:PORT`, to be checked
+    /// against `certs`' CA. [`save`](Self::save) speaks plain TCP: not here.
+    pub async fn start_tls(certs: &crate::TestCerts) -> Self {
+        Self::start_with(Some([certs.cert_file(), certs.key_file(), certs.ca_file()])).await
+    }
+
+    async fn start_with(tls: Option<[PathBuf; 3]>) -> Self {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!(
-            "totilove-redis-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4()
-        ));
-        std::fs::create_dir_all(&dir).expect("a folder for the snapshot");
+        let dir = crate::tls::temp_dir("redis");
         let mut server = Self {
             port,
             child: None,
             dir,
+            tls,
         };
         server.launch().await;
         server
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     pub fn port(&self) -> u16 {
@@ -59,8 +74,22 @@ impl RedisServer {
         let binary =
             std::env::var("TOTILOVE_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         for _ in 0..50 {
-            let child = Command::new(&binary)
-                .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            let mut command = Command::new(&binary);
+            let port = self.port.to_string();
+            match &self.tls {
+                None => command.args(["--bind", "127.0.0.1", "--port", &port]),
+                Some([cert, key, ca]) => command
+                    .args(["--bind", "127.0.0.1", "--port", "0", "--tls-port", &port])
+                    .arg("--tls-cert-file")
+                    .arg(cert)
+                    .arg("--tls-key-file")
+                    .arg(key)
+                    // (Redis wants a CA even when it asks clients for no certificate.)
+                    .arg("--tls-ca-cert-file")
+                    .arg(ca)
+                    .args(["--tls-auth-clients", "no"]),
+            };
+            let child = command
                 .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
                 .arg("--dir")
                 .arg(&self.dir)
@@ -70,7 +99,12 @@ impl RedisServer {
                 .spawn()
                 .expect("redis-server runs (scripts/test installs it)");
             self.child = Some(child);
-            if self.answers_ping().await {
+            let up = if self.tls.is_some() {
+                self.listens().await
+            } else {
+                self.answers_ping().await
+            };
+            if up {
                 return;
             }
             // The port may have been taken again in the meantime.
@@ -90,6 +124,26 @@ impl RedisServer {
         let mut buf = [0u8; 5];
         s.read_exact(&mut buf).await.expect("SAVE answered");
         assert_eq!(&buf, b"+OK\r\n");
+    }
+
+    /// Whether our server is running and accepts TCP connections on its
+    /// port (a TLS server's readiness, before any handshake: the tests check
+    /// that part themselves).
+    async fn listens(&mut self) -> bool {
+        for _ in 0..100 {
+            let running = self
+                .child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+            if !running {
+                return false;
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
     }
 
     async fn answers_ping(&self) -> bool {

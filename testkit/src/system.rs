@@ -195,9 +195,21 @@ impl TestSystem {
         replicas: usize,
         overrides: &[(&str, &str)],
     ) -> Self {
-        crate::init_logs();
         let database_url = crate::fresh_database().await;
         let redis = RedisServer::start().await;
+        Self::start_cluster_on(database_url, redis, gateways, replicas, overrides).await
+    }
+
+    /// Like [`start_cluster`](Self::start_cluster), on the database of
+    /// `database_url` and on `redis` (e.g. stores that require TLS).
+    pub async fn start_cluster_on(
+        database_url: String,
+        redis: RedisServer,
+        gateways: usize,
+        replicas: usize,
+        overrides: &[(&str, &str)],
+    ) -> Self {
+        crate::init_logs();
         let mut settings: HashMap<String, String> = [
             ("DATABASE_URL", database_url.as_str()),
             ("REDIS_URL", redis.url().as_str()),
