@@ -22,8 +22,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
         target/release/totilove-presence target/release/totilove-gateway /out/
 
 FROM debian:bookworm-slim
-# ca-certificates: so that TLS (to a managed store or a collector) needs no
-# change of image once the binaries speak it.
+# ca-certificates: the system's roots that TLS to a managed store (and to a
+# collector) checks servers against; a private CA is named by a setting.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
