@@ -29,7 +29,7 @@ def problem(msg):
 SECRETS_OF = {
     "gateway": {"INTERNAL_TOKEN", "REDIS_URL"},
     "auth": {"INTERNAL_TOKEN", "DATABASE_URL", "REDIS_URL", "JWT_SECRET"},
-    "message": {"INTERNAL_TOKEN", "DATABASE_URL", "REDIS_URL"},
+    "message": {"INTERNAL_TOKEN", "DATABASE_URL", "REDIS_URL", "VAPID_PRIVATE_KEY"},
     "presence": {"INTERNAL_TOKEN", "REDIS_URL"},
 }
 APPS = set(SECRETS_OF)
@@ -285,6 +285,8 @@ def check_reachability(overlay, docs):
     want = {("ingress-controller", "gateway", 8080)}
     want |= {("gateway", "auth", 50051), ("gateway", "message", 50052), ("gateway", "presence", 50053),
              ("message", "auth", 50051), ("presence", "auth", 50051), ("presence", "message", 50052)}
+    # Web Push: the message service posts to the browsers' push services.
+    want |= {("message", "outside", 443)}
     want |= {("prometheus", a, 9100) for a in apps}
     if overlay == "dev":
         want |= {(a, "postgres", 5432) for a in ("auth", "message")}
@@ -353,7 +355,8 @@ REQUIRED = ("JWT_SECRET", "INTERNAL_TOKEN", "POSTGRES_PASSWORD")
 # Besides logging, the settings each process of docker-compose.yml reads.
 COMPOSE_ENV = {
     "auth": {"AUTH_LISTEN_ADDR", "INTERNAL_TOKEN", "JWT_SECRET", "DATABASE_URL", "REDIS_URL"},
-    "message": {"MESSAGE_LISTEN_ADDR", "INTERNAL_TOKEN", "DATABASE_URL", "REDIS_URL", "AUTH_URL"},
+    "message": {"MESSAGE_LISTEN_ADDR", "INTERNAL_TOKEN", "DATABASE_URL", "REDIS_URL", "AUTH_URL",
+                "VAPID_PRIVATE_KEY", "VAPID_SUBJECT"},
     "presence": {"PRESENCE_LISTEN_ADDR", "INTERNAL_TOKEN", "REDIS_URL", "AUTH_URL", "MESSAGE_URL"},
     "gateway": {"GATEWAY_ADDR", "GATEWAY_INSTANCE_ID", "INTERNAL_TOKEN", "REDIS_URL", "AUTH_URL",
                 "MESSAGE_URL", "PRESENCE_URL", "ALLOWED_ORIGINS", "COOKIE_SECURE", "TRUST_FORWARDED_FOR"},

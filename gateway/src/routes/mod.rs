@@ -7,6 +7,7 @@ pub mod me;
 pub mod messages;
 pub mod openapi;
 pub mod privacy;
+pub mod push;
 pub mod sessions;
 pub mod ui;
 pub mod users;
@@ -22,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sessions::router())
         .merge(me::router())
         .merge(privacy::router())
+        .merge(push::router())
         .merge(users::router())
         .merge(health::router())
         .merge(openapi::router())

@@ -12,6 +12,7 @@ mod openapi;
 mod people;
 mod presence;
 mod privacy;
+mod push;
 mod reports;
 mod security;
 mod sessions;

@@ -16,6 +16,7 @@ use crate::{
         ProfileUpdate, UserId, Username,
     },
     privacy::{Privacies, Privacy, PrivacyUpdate},
+    push::{MAX_TARGET_PEOPLE, Pushes, Subscription},
     sessions::SessionId,
     users::{UserCard, Users},
 };
@@ -33,6 +34,7 @@ pub struct AuthApi {
     pub users: Users,
     pub blocks: Blocks,
     pub privacy: Privacies,
+    pub pushes: Pushes,
 }
 
 fn client_info(client: Option<&pb::ClientInfo>) -> ClientInfo {
@@ -393,5 +395,79 @@ impl AuthService for AuthApi {
             privacy: Some(privacy_pb(updated.privacy)),
             show_online_changed: updated.show_online_changed,
         }))
+    }
+
+    #[tracing::instrument(name = "Set a push subscription", skip_all, fields(user_id = request.get_ref().user_id))]
+    async fn set_push_subscription(
+        &self,
+        request: Request<pb::SetPushSubscriptionRequest>,
+    ) -> Result<Response<pb::SetPushSubscriptionResponse>, Status> {
+        let req = request.into_inner();
+        let user_id = UserId::parse(req.user_id, "user_id")?;
+        let session = session_id(&req.session_id)?;
+        let sub = req
+            .subscription
+            .ok_or_else(|| Error::invalid("subscription is required"))?;
+        let subscription = Subscription::parse(
+            sub.endpoint,
+            sub.p256dh,
+            sub.auth,
+            sub.previews,
+            &self.pushes.hosts,
+        )?;
+        self.pushes.set(user_id, &session, subscription).await?;
+        Ok(Response::new(pb::SetPushSubscriptionResponse {}))
+    }
+
+    #[tracing::instrument(name = "Delete a push subscription", skip_all, fields(user_id = request.get_ref().user_id))]
+    async fn delete_push_subscription(
+        &self,
+        request: Request<pb::DeletePushSubscriptionRequest>,
+    ) -> Result<Response<pb::DeletePushSubscriptionResponse>, Status> {
+        use pb::delete_push_subscription_request::Which;
+        let req = request.into_inner();
+        let user_id = UserId::parse(req.user_id, "user_id")?;
+        match req.which {
+            Some(Which::SessionId(raw)) => {
+                // Not a session we could have made: it has no subscription.
+                if let Some(session) = SessionId::parse(&raw) {
+                    self.pushes.delete_for_session(user_id, &session).await?;
+                }
+            }
+            Some(Which::Endpoint(endpoint)) => {
+                self.pushes.delete_endpoint(user_id, &endpoint).await?;
+            }
+            None => return Err(Error::invalid("session_id or endpoint is required").into()),
+        }
+        Ok(Response::new(pb::DeletePushSubscriptionResponse {}))
+    }
+
+    #[tracing::instrument(name = "Find push targets", skip_all, fields(people = request.get_ref().user_ids.len()))]
+    async fn push_targets(
+        &self,
+        request: Request<pb::PushTargetsRequest>,
+    ) -> Result<Response<pb::PushTargetsResponse>, Status> {
+        let req = request.into_inner();
+        if req.user_ids.len() > MAX_TARGET_PEOPLE {
+            return Err(
+                Error::invalid(format!("user_ids holds at most {MAX_TARGET_PEOPLE} ids")).into(),
+            );
+        }
+        let targets = self
+            .pushes
+            .targets(&req.user_ids)
+            .await?
+            .into_iter()
+            .map(|(user_id, s)| pb::PushTarget {
+                user_id,
+                subscription: Some(pb::PushSubscription {
+                    endpoint: s.endpoint,
+                    p256dh: s.p256dh,
+                    auth: s.auth,
+                    previews: s.previews,
+                }),
+            })
+            .collect();
+        Ok(Response::new(pb::PushTargetsResponse { targets }))
     }
 }

@@ -12,9 +12,19 @@ use totilove_kit::{
 use totilove_proto::auth::v1::auth_service_server::AuthServiceServer;
 
 use crate::{
-    accounts::Accounts, api::AuthApi, blocks::Blocks, config::Config, passwords::Passwords,
-    privacy::Privacies, registration_limit::RegistrationLimit, session_cache::SessionCache,
-    session_store::SessionStore, sessions::Sessions, throttle::Throttle, tokens::Tokens,
+    accounts::Accounts,
+    api::AuthApi,
+    blocks::Blocks,
+    config::Config,
+    passwords::Passwords,
+    privacy::Privacies,
+    push::{PushHosts, Pushes},
+    registration_limit::RegistrationLimit,
+    session_cache::SessionCache,
+    session_store::SessionStore,
+    sessions::Sessions,
+    throttle::Throttle,
+    tokens::Tokens,
     users::Users,
 };
 
@@ -86,6 +96,12 @@ impl Application {
             users,
             blocks: Blocks::new(db.clone(), redis.clone()),
             privacy: Privacies::new(db.clone(), redis.clone()),
+            pushes: Pushes::new(
+                db.clone(),
+                redis.clone(),
+                config.session_idle_timeout,
+                PushHosts::parse(&config.push_service_hosts),
+            ),
         };
         let listener = totilove_kit::grpc::bind(&config.listen_addr).await?;
         Ok(Self {
@@ -123,6 +139,12 @@ impl Application {
                 .clone()
                 .sync_forever(self.config.privacy_sync_interval),
         );
+        let push_tidy = tokio::spawn(
+            self.api
+                .pushes
+                .clone()
+                .tidy_forever(self.config.privacy_sync_interval),
+        );
         let ended_watch = tokio::spawn(self.api.accounts.sessions.clone().watch_ended());
         let served = totilove_kit::grpc::server(&self.config.internal_token)
             .add_service(health_service)
@@ -134,6 +156,7 @@ impl Application {
             .await;
         probe.abort();
         privacy_sync.abort();
+        push_tidy.abort();
         ended_watch.abort();
         Ok(served?)
     }

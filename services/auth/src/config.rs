@@ -52,7 +52,14 @@ pub struct Config {
     /// How often the Redis copy of who hides their presence is rebuilt from
     /// PostgreSQL: the longest a lost or stale copy can show someone.
     pub privacy_sync_interval: Duration,
+    /// The push services whose endpoints browsers may subscribe with
+    /// (`PUSH_SERVICE_HOSTS`, comma-separated; each host or any name under it).
+    pub push_service_hosts: String,
 }
+
+/// The push services of Chrome and Edge (FCM), Firefox, Safari and Windows.
+pub const DEFAULT_PUSH_SERVICE_HOSTS: &str =
+    "fcm.googleapis.com,push.services.mozilla.com,push.apple.com,notify.windows.com";
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
@@ -89,6 +96,7 @@ impl Config {
             },
             database_pool_size: src.parse_or("AUTH_DATABASE_POOL_SIZE", 16)?,
             privacy_sync_interval: src.seconds_or("PRIVACY_SYNC_INTERVAL_SECS", 5)?,
+            push_service_hosts: src.var_or("PUSH_SERVICE_HOSTS", DEFAULT_PUSH_SERVICE_HOSTS),
         };
         config.check()?;
         Ok(config)

@@ -6,7 +6,8 @@
 //! `registration_limit` (counting in `windows`), `passwords` and `tokens`
 //! each own one concern; `users` and `blocks` are
 //! the tables of people; `privacy` their settings (and the presence
-//! service's Redis copy of who hides).
+//! service's Redis copy of who hides); `push` the sessions' Web Push
+//! subscriptions.
 
 mod accounts;
 mod api;
@@ -17,6 +18,7 @@ mod config;
 mod domain;
 mod passwords;
 mod privacy;
+mod push;
 mod redis;
 mod registration_limit;
 mod session_cache;

@@ -11,17 +11,26 @@
 //! within that interval. (While Redis is down the presence service cannot
 //! read the copy either, and shows nobody online.)
 
-use std::{collections::HashSet, time::Duration};
+use std::time::Duration;
 
 use fred::{clients::Pool, interfaces::SetsInterface};
 use sqlx::PgPool;
-use tokio::time::MissedTickBehavior;
 use totilove_kit::{Error, redis::HIDDEN_PEOPLE_KEY};
 
-use crate::{domain::UserId, redis::connected};
+use crate::{
+    domain::UserId,
+    redis::{IdSetCopy, connected},
+};
 
-/// Members per Redis command when the copy is rebuilt (commands stay short).
-const BATCH: usize = 1000;
+/// Who hides their presence. An update showing someone racing the sync can
+/// leave them hidden until the next one, which errs on the side of hiding.
+const HIDDEN: IdSetCopy = IdSetCopy {
+    key: HIDDEN_PEOPLE_KEY,
+    name: "the hidden-people copy",
+    members: "SELECT id FROM users WHERE NOT show_online ORDER BY id",
+    outsiders: "SELECT s.id FROM unnest($1::bigint[]) AS s(id)
+                WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = s.id AND NOT u.show_online)",
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct Privacy {
@@ -119,64 +128,6 @@ impl Privacies {
 
     /// Rebuilds the Redis copy from the record every `every`, until dropped.
     pub async fn sync_forever(self, every: Duration) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        // Logged once per outage, not once per tick.
-        let mut failing = false;
-        loop {
-            tick.tick().await;
-            match self.sync().await {
-                Ok(()) if failing => {
-                    tracing::info!("the hidden-people copy in Redis is in sync again");
-                    failing = false;
-                }
-                Ok(()) => {}
-                Err(e) if !failing => {
-                    tracing::warn!(error = %e, "could not sync the hidden-people copy in Redis");
-                    failing = true;
-                }
-                Err(_) => {}
-            }
-        }
-    }
-
-    /// Adds everyone hidden in the record, then removes whoever the copy
-    /// holds that the record, read again after the copy, says is shown.
-    ///
-    /// Reading the record again before removing means an update racing the
-    /// sync never loses its hide: one committed after the second read was
-    /// also added to the copy by its own request. An update showing someone
-    /// between the first read and the add can leave them hidden until the
-    /// next sync, which errs on the side of hiding.
-    #[tracing::instrument(name = "Sync the hidden-people copy", skip_all)]
-    pub async fn sync(&self) -> Result<(), Error> {
-        let hidden: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM users WHERE NOT show_online ORDER BY id")
-                .fetch_all(&self.db)
-                .await?;
-        let redis = connected(&self.redis)?;
-        for batch in hidden.chunks(BATCH) {
-            let _: i64 = redis.sadd(HIDDEN_PEOPLE_KEY, batch.to_vec()).await?;
-        }
-        let copied: Vec<i64> = redis.smembers(HIDDEN_PEOPLE_KEY).await?;
-        let hidden: HashSet<i64> = hidden.into_iter().collect();
-        let suspects: Vec<i64> = copied
-            .into_iter()
-            .filter(|id| !hidden.contains(id))
-            .collect();
-        if suspects.is_empty() {
-            return Ok(());
-        }
-        let shown: Vec<i64> = sqlx::query_scalar(
-            "SELECT s.id FROM unnest($1::bigint[]) AS s(id)
-             WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = s.id AND NOT u.show_online)",
-        )
-        .bind(&suspects)
-        .fetch_all(&self.db)
-        .await?;
-        for batch in shown.chunks(BATCH) {
-            let _: i64 = redis.srem(HIDDEN_PEOPLE_KEY, batch.to_vec()).await?;
-        }
-        Ok(())
+        HIDDEN.sync_forever(self.db, self.redis, every).await;
     }
 }

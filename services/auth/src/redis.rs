@@ -1,10 +1,95 @@
-//! Reaching Redis without waiting on a dead one.
+//! Reaching Redis without waiting on a dead one, and the sets of ids this
+//! service copies there for the others.
 
-use fred::clients::{Client, Pool};
+use std::{collections::HashSet, time::Duration};
+
+use fred::{
+    clients::{Client, Pool},
+    interfaces::SetsInterface,
+};
+use sqlx::PgPool;
+use tokio::time::MissedTickBehavior;
 use totilove_kit::Error;
 
 /// A connected client of the pool, or `unavailable` at once when none is
 /// (see `totilove_kit::redis::connected`).
 pub fn connected(pool: &Pool) -> Result<&Client, Error> {
     totilove_kit::redis::connected(pool).ok_or_else(|| Error::unavailable("the cache"))
+}
+
+/// Members per Redis command when a copy is rebuilt (commands stay short).
+const BATCH: usize = 1000;
+
+/// A Redis SET of person ids copied from PostgreSQL for another service to
+/// read without an RPC: written by each change right after its commit, and
+/// rebuilt from the record every few seconds ([`IdSetCopy::sync_forever`]),
+/// so a failed write or a Redis that lost its data heals within that time.
+#[derive(Debug, Clone, Copy)]
+pub struct IdSetCopy {
+    pub key: &'static str,
+    /// For the logs: "the hidden-people copy".
+    pub name: &'static str,
+    /// Every id that belongs in the set.
+    pub members: &'static str,
+    /// Of `$1::bigint[]`, the ids that do not belong (read again at removal).
+    pub outsiders: &'static str,
+}
+
+impl IdSetCopy {
+    /// Rebuilds the copy every `every`, for as long as the task lives.
+    pub async fn sync_forever(self, db: PgPool, redis: Pool, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // Logged once per outage, not once per tick.
+        let mut failing = false;
+        loop {
+            tick.tick().await;
+            match self.sync(&db, &redis).await {
+                Ok(()) if failing => {
+                    tracing::info!("{} in Redis is in sync again", self.name);
+                    failing = false;
+                }
+                Ok(()) => {}
+                Err(e) if !failing => {
+                    tracing::warn!(error = %e, "could not sync {} in Redis", self.name);
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Adds every member of the record, then removes whoever the copy holds
+    /// that the record, read again after the copy, says does not belong.
+    ///
+    /// Reading the record again before removing means a change racing the
+    /// sync never loses its addition: one committed after the second read
+    /// was also added by its own request. A removal between the first read
+    /// and the add can leave a member until the next sync, which errs on
+    /// the side of the set (hidden, or asked for pushes).
+    #[tracing::instrument(name = "Sync a copy in Redis", skip_all, fields(key = self.key))]
+    pub async fn sync(&self, db: &PgPool, redis: &Pool) -> Result<(), Error> {
+        let members: Vec<i64> = sqlx::query_scalar(self.members).fetch_all(db).await?;
+        let redis = connected(redis)?;
+        for batch in members.chunks(BATCH) {
+            let _: i64 = redis.sadd(self.key, batch.to_vec()).await?;
+        }
+        let copied: Vec<i64> = redis.smembers(self.key).await?;
+        let members: HashSet<i64> = members.into_iter().collect();
+        let suspects: Vec<i64> = copied
+            .into_iter()
+            .filter(|id| !members.contains(id))
+            .collect();
+        if suspects.is_empty() {
+            return Ok(());
+        }
+        let outsiders: Vec<i64> = sqlx::query_scalar(self.outsiders)
+            .bind(&suspects)
+            .fetch_all(db)
+            .await?;
+        for batch in outsiders.chunks(BATCH) {
+            let _: i64 = redis.srem(self.key, batch.to_vec()).await?;
+        }
+        Ok(())
+    }
 }

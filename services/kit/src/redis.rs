@@ -182,6 +182,18 @@ pub async fn serves(pool: &Pool) -> bool {
 /// reads it on every lookup and event, so it needs no RPC to hide someone.
 pub const HIDDEN_PEOPLE_KEY: &str = "privacy:hidden";
 
+/// SET of the ids of people announced online: with a live socket, or inside
+/// the grace after their last one closed. The presence service keeps it
+/// (whatever people hide from others); the message service reads it to push
+/// only to people who are not in it.
+pub const ONLINE_PEOPLE_KEY: &str = "online_users";
+
+/// SET of the ids of people who may have a Web Push subscription (every one
+/// who has one, and for a few seconds some whose last one ended). The auth
+/// service owns the subscriptions and keeps this copy; the message service
+/// asks it after each commit, so a message to anyone else costs no RPC.
+pub const PUSH_PEOPLE_KEY: &str = "push:people";
+
 /// The key of `user`'s *block generation*: a random value the auth service
 /// replaces after every block or unblock `user` takes part in commits, and
 /// before it answers. A service that remembers a block answer for a pair

@@ -220,6 +220,16 @@ impl pb::message_service_server::MessageService for MessageApi {
         let report_id = self.messages.report(report).await?;
         Ok(Response::new(pb::ReportResponse { report_id }))
     }
+
+    async fn push_key(&self, _req: Request<pb::PushKeyRequest>) -> Answer<pb::PushKeyResponse> {
+        let public_key = self
+            .messages
+            .pusher
+            .public_key()
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Response::new(pb::PushKeyResponse { public_key }))
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use totilove_kit::{events::Event, trace_context};
 use crate::{
     cache::{Cache, MessagesRound, StatusChange, chat_key, conversations_key},
     domain::{Message, Pair, Status},
+    push::Pusher,
     store::Marked,
 };
 
@@ -58,19 +59,29 @@ impl Committed {
 pub struct Fanout {
     queue: mpsc::Sender<Committed>,
     cache: Cache,
+    pusher: Pusher,
 }
 
 impl Fanout {
-    pub fn spawn(cache: Cache, capacity: usize) -> (Self, JoinHandle<()>) {
+    pub fn spawn(cache: Cache, capacity: usize, pusher: Pusher) -> (Self, JoinHandle<()>) {
         let (queue, batches) = mpsc::channel(capacity.max(1));
         let task = tokio::spawn(run(batches, cache.clone()));
-        (Self { queue, cache }, task)
+        (
+            Self {
+                queue,
+                cache,
+                pusher,
+            },
+            task,
+        )
     }
 
     /// Hands a committed batch over without waiting. When the queue is full
     /// (Redis far behind), it is dropped: its events are lost (gateways
     /// repair by sync) and its cache keys become dirty (deleted, not wrong).
     pub fn push(&self, committed: Committed) {
+        // Pushes to people who are offline, whatever becomes of the events.
+        self.pusher.offer(&committed.messages);
         if let Err(e) = self.queue.try_send(committed) {
             let committed = match e {
                 mpsc::error::TrySendError::Full(c) | mpsc::error::TrySendError::Closed(c) => c,

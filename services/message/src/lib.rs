@@ -10,6 +10,7 @@ mod cache;
 mod domain;
 mod fanout;
 mod people;
+mod push;
 mod reports;
 mod service;
 mod store;
@@ -34,6 +35,7 @@ use crate::{
     cache::Cache,
     fanout::Fanout,
     people::People,
+    push::{PushSettings, Pusher},
     reports::Reports,
     service::Messages,
     store::Store,
@@ -77,6 +79,8 @@ pub struct Config {
     /// Reports one person may file per clock hour (`REPORTS_PER_HOUR`),
     /// across every instance.
     pub reports_per_hour: u32,
+    /// Web Push to people who are offline (off without `VAPID_PRIVATE_KEY`).
+    pub push: PushSettings,
 }
 
 impl Config {
@@ -104,6 +108,12 @@ impl Config {
                 burst: src.parse_or("SEND_BURST", 120)?,
             },
             reports_per_hour: src.parse_or("REPORTS_PER_HOUR", 20)?,
+            push: PushSettings {
+                key: src.var("VAPID_PRIVATE_KEY").map(Secret::new),
+                subject: src.var_or("VAPID_SUBJECT", "mailto:admin@localhost"),
+                ttl: src.seconds_or("PUSH_TTL_SECS", 24 * 3600)?,
+                queue: src.parse_or("PUSH_QUEUE", 1_024)?,
+            },
         })
     }
 }
@@ -177,9 +187,16 @@ impl Application {
         let admission = Admission::new(redis.clone(), people.clone(), config.send_limit);
         let store = Store::new(db.clone(), config.db_timeout);
         let reports = Reports::new(store.clone(), redis.clone(), config.reports_per_hour);
-        let cache = Cache::new(redis, config.cache_ttl);
+        let cache = Cache::new(redis.clone(), config.cache_ttl);
         let cleaner = tokio::spawn(cache.clone().clean_dirty_forever());
-        let (fanout, fanout_task) = Fanout::spawn(cache.clone(), config.fanout_queue);
+        let (pusher, push_task) = Pusher::start(
+            &config.push,
+            redis.clone(),
+            &config.auth_url,
+            &config.internal_token,
+        )?;
+        let (fanout, fanout_task) =
+            Fanout::spawn(cache.clone(), config.fanout_queue, pusher.clone());
         let (writer, writer_task) = Writer::spawn(
             db.clone(),
             fanout.clone(),
@@ -197,6 +214,7 @@ impl Application {
             admission,
             fanout,
             reports,
+            pusher,
         };
 
         let served = totilove_kit::grpc::server(&config.internal_token)
@@ -219,6 +237,10 @@ impl Application {
             .is_err()
         {
             tracing::warn!("stopped before every committed change was fanned out");
+        }
+        // Pushes still in flight are not worth holding the stop for.
+        if let Some(task) = push_task {
+            task.abort();
         }
         cleaner.abort();
         probe.abort();

@@ -9,6 +9,7 @@ use crate::{
     domain::{HistoryQuery, NewMessage, Page, Pair, UserId},
     fanout::Fanout,
     people::People,
+    push::Pusher,
     reports::{NewReport, Reports},
     store::{Conversation, Mark, MarkKind, Marked, Store},
     writer::{Sent, Writer},
@@ -23,6 +24,7 @@ pub struct Messages {
     pub admission: Admission,
     pub fanout: Fanout,
     pub reports: Reports,
+    pub pusher: Pusher,
 }
 
 impl Messages {
