@@ -7,6 +7,7 @@ import { api, describe, errorCode, setUnauthorizedHandler } from './js/api.js';
 import { fill, h } from './js/dom.js';
 import { mountAuth } from './js/auth-view.js';
 import * as notify from './js/notify.js';
+import * as push from './js/push.js';
 import * as realtime from './js/realtime.js';
 import { mountShell } from './js/shell.js';
 import * as store from './js/store.js';
@@ -32,6 +33,8 @@ async function enter(me) {
   store.signIn(me);
   const unmountShell = mountShell(root, { onLogout: logout });
   notify.start();
+  // This session gets the browser's push subscription, if this person turned pushes on here.
+  push.resume(notify.previews());
   unmount = () => {
     notify.stop();
     realtime.stop();
@@ -92,4 +95,5 @@ async function boot() {
   }
 }
 
+push.register();
 boot();

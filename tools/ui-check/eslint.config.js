@@ -45,4 +45,12 @@ export default [
       ],
     },
   },
+  {
+    // The service worker: a classic script in the worker's global scope.
+    files: ['gateway/ui/sw.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: globals.serviceworker,
+    },
+  },
 ];

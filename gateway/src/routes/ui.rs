@@ -25,6 +25,7 @@ const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 const SVG: &str = "image/svg+xml";
+const MANIFEST: &str = "application/manifest+json";
 
 /// One file of the UI, at its URL path.
 struct Asset {
@@ -50,6 +51,10 @@ static ASSETS: &[Asset] = &[
     asset!("/style.css", "style.css", CSS),
     asset!("/icon.svg", "icon.svg", SVG),
     asset!("/app.js", "app.js", JS),
+    asset!("/manifest.webmanifest", "manifest.webmanifest", MANIFEST),
+    // At the root, so that its scope is the whole site.
+    asset!("/sw.js", "sw.js", JS),
+    asset!("/js/push.js", "js/push.js", JS),
     asset!("/js/api.js", "js/api.js", JS),
     asset!("/js/auth-view.js", "js/auth-view.js", JS),
     asset!("/js/chat-view.js", "js/chat-view.js", JS),

@@ -1,5 +1,9 @@
 //! Desktop notifications: turned on from the settings, shown for a message
-//! that arrives while the tab is hidden.
+//! that arrives while the tab is hidden, without who and what once previews
+//! are off; the service worker and the manifest that Web Push and
+//! installing on a phone need. (The pushes themselves are tested against a
+//! local push service in tests/api/push.rs: a headless browser reaches no
+//! real one.)
 
 use serde_json::json;
 use thirtyfour::{RequestData, SessionId, common::command::FormatRequestData};
@@ -93,6 +97,48 @@ async fn a_message_to_a_hidden_tab_shows_a_notification() {
                 .await
                 .expect("Totilove's tab");
             ana.find("link", Name::Has("1 unread message")).await;
+
+            // The other settings of this browser.
+            let sound = ana.find("checkbox", Name::Is("Play a sound")).await;
+            assert!(!sound.is_selected().await.expect("checkbox state"));
+            ana.find("checkbox", Name::Is("Also when Totilove is closed"))
+                .await;
+            ana.click("checkbox", Name::Is("Show who wrote and what"))
+                .await;
+
+            // What pushes and installing need: the worker runs, the manifest is served.
+            let worker = ana
+                .measure(
+                    "return navigator.serviceWorker.ready.then((r) => r.active && r.active.scriptURL);",
+                )
+                .await;
+            assert_eq!(worker, format!("{}/sw.js", s.system.url()));
+            let manifest = ana
+                .measure(
+                    "return fetch(document.querySelector('link[rel=manifest]').href).then((r) => r.json());",
+                )
+                .await;
+            assert_eq!(manifest["name"], "Totilove");
+            assert_eq!(manifest["start_url"], "/");
+
+            // Previews off: the next notification says neither who nor what.
+            ana.driver
+                .switch_to_window(tabs[1].clone())
+                .await
+                .expect("the other tab");
+            ben.send("ana", "A secret").await;
+            let shown = ana
+                .eventually("a second notification", async || {
+                    let shown = ana
+                        .measure("return window.opener.shownNotifications;")
+                        .await;
+                    shown
+                        .as_array()
+                        .is_some_and(|a| a.len() == 2)
+                        .then_some(shown)
+                })
+                .await;
+            assert_eq!(shown[1], json!({"title": "New message", "body": ""}));
         })
         .await;
 }

@@ -3,14 +3,17 @@
 // (per conversation, replaced by the next), clicking it opens the chat. The
 // browser's permission is asked only when the person presses the button in
 // their settings; they can turn notifications off here without going into
-// the browser's settings.
+// the browser's settings, hide who wrote and what (previews), and have a
+// sound play. With no tab open, Web Push takes over (push.js, /sw.js).
 
 import { api } from './api.js';
 import { displayName } from './format.js';
 import * as store from './store.js';
 
-/** This browser's choice (not the session's: it is not a secret). */
+/** This browser's choices (not the session's: they are not secrets). */
 const PREF_KEY = 'totilove.notifications';
+const PREVIEWS_KEY = 'totilove.notifications.previews';
+const SOUND_KEY = 'totilove.notifications.sound';
 /** Older messages (a `sync` replay after a long time away) are not news. */
 const FRESH_MS = 2 * 60_000;
 const PREVIEW_CHARS = 120;
@@ -24,25 +27,78 @@ export function permission() {
   return supported() ? Notification.permission : 'unsupported';
 }
 
-function preference() {
+/** @param {string} key */
+function preference(key) {
   try {
-    return localStorage.getItem(PREF_KEY);
+    return localStorage.getItem(key);
   } catch {
     return null;
   }
 }
 
+/**
+ * @param {string} key
+ * @param {boolean} on
+ */
+function remember(key, on) {
+  try {
+    localStorage.setItem(key, on ? 'on' : 'off');
+  } catch {
+    // Storage refused (a private window): the choice lasts for this page only.
+  }
+}
+
 /** Whether a hidden tab shows new messages as notifications. */
 export function enabled() {
-  return permission() === 'granted' && preference() !== 'off';
+  return permission() === 'granted' && preference(PREF_KEY) !== 'off';
 }
 
 /** @param {boolean} on */
 export function setEnabled(on) {
+  remember(PREF_KEY, on);
+}
+
+/** Whether notifications show who wrote and what (on until turned off). */
+export function previews() {
+  return preference(PREVIEWS_KEY) !== 'off';
+}
+
+/** @param {boolean} on */
+export function setPreviews(on) {
+  remember(PREVIEWS_KEY, on);
+}
+
+/** Whether a notification plays a sound (off until turned on). */
+export function sound() {
+  return preference(SOUND_KEY) === 'on';
+}
+
+/** @param {boolean} on */
+export function setSound(on) {
+  remember(SOUND_KEY, on);
+  if (on) chime(); // From the click: lets the browser play later ones too.
+}
+
+/** @type {AudioContext | null} */
+let audio = null;
+
+/** A short two-note chime, made here (no file to fetch). */
+function chime() {
   try {
-    localStorage.setItem(PREF_KEY, on ? 'on' : 'off');
+    audio ??= new AudioContext();
+    const at = audio.currentTime;
+    for (const [i, freq] of [880, 1320].entries()) {
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      tone.frequency.value = freq;
+      gain.gain.setValueAtTime(0.12, at + i * 0.12);
+      gain.gain.exponentialRampToValueAtTime(0.001, at + i * 0.12 + 0.25);
+      tone.connect(gain).connect(audio.destination);
+      tone.start(at + i * 0.12);
+      tone.stop(at + i * 0.12 + 0.25);
+    }
   } catch {
-    // Storage refused (a private window): the choice lasts for this page only.
+    // No audio here: the notification still shows.
   }
 }
 
@@ -96,17 +152,20 @@ async function onChat(d) {
   if (document.visibilityState !== 'hidden' || !enabled()) return;
   if (store.isBlocked(d.otherId)) return;
   if (Date.now() - Date.parse(d.message.created_at) > FRESH_MS) return;
-  const user = await sender(d.otherId);
+  const shown = previews();
+  const user = shown ? await sender(d.otherId) : null;
   if (document.visibilityState !== 'hidden' || !offChat) return;
   const chars = Array.from(d.message.content.trim());
-  const body = chars.length > PREVIEW_CHARS ? `${chars.slice(0, PREVIEW_CHARS).join('')}…` : chars.join('');
+  const text = chars.length > PREVIEW_CHARS ? `${chars.slice(0, PREVIEW_CHARS).join('')}…` : chars.join('');
+  const title = shown && user ? displayName(user) : 'New message';
   let note;
   try {
     // The tag makes the next message from the same person replace this one.
-    note = new Notification(user ? displayName(user) : 'New message', { body, tag: `totilove-chat-${d.otherId}`, icon: '/icon.svg' });
+    note = new Notification(title, { body: shown ? text : '', tag: `totilove-chat-${d.otherId}`, icon: '/icon.svg' });
   } catch {
     return; // Some browsers (Android) only notify from a service worker.
   }
+  if (sound()) chime();
   open.get(d.otherId)?.close();
   open.set(d.otherId, note);
   note.addEventListener('click', () => {

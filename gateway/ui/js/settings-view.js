@@ -6,6 +6,7 @@ import { api, describe, errorCode } from './api.js';
 import { fill, h, icon, srOnly } from './dom.js';
 import { ago, charCount, deviceName, displayName, fullDate } from './format.js';
 import * as notify from './notify.js';
+import * as push from './push.js';
 import * as store from './store.js';
 import { avatar, busy, emptyState, errorLine, field, showFormError, toast } from './widgets.js';
 
@@ -252,17 +253,55 @@ function renderNotifications(notifyBox) {
     fill(notifyBox, h('p', { class: 'hint', text: 'Get a notification when a message arrives while Totilove is in the background.' }), turnOn);
     return;
   }
-  const box = h('input', { type: 'checkbox', checked: notify.enabled() });
-  box.addEventListener('change', () => notify.setEnabled(box.checked));
+  const error = errorLine();
   fill(
     notifyBox,
-    h(
-      'div',
-      { class: 'field privacy-setting' },
-      h('label', { class: 'check' }, box, ' Notify me of new messages'),
-      h('p', { class: 'hint', text: 'While Totilove is in the background, on this browser.' }),
-    ),
+    toggle('Notify me of new messages', 'While Totilove is in the background, on this browser.', notify.enabled(), notify.setEnabled),
+    toggle('Show who wrote and what', 'Off: a notification says only that a message came.', notify.previews(), (on) => {
+      notify.setPreviews(on);
+      push.resume(on);
+    }),
+    toggle('Play a sound', 'A short chime with each notification.', notify.sound(), notify.setSound),
+    push.supported() ? pushToggle(error) : h('p', { class: 'hint', text: 'This browser cannot be notified while Totilove is closed.' }),
+    error.el,
   );
+}
+
+/**
+ * A checkbox setting of this browser's.
+ * @param {string} label
+ * @param {string} hint
+ * @param {boolean} checked
+ * @param {(on: boolean) => void} onChange
+ */
+function toggle(label, hint, checked, onChange) {
+  const box = h('input', { type: 'checkbox', checked });
+  box.addEventListener('change', () => onChange(box.checked));
+  return h('div', { class: 'field privacy-setting' }, h('label', { class: 'check' }, box, ` ${label}`), h('p', { class: 'hint', text: hint }));
+}
+
+/**
+ * Web Push on this browser: subscribes or unsubscribes, and undoes the
+ * switch when that fails.
+ * @param {import('./widgets.js').ErrorLine} error
+ */
+function pushToggle(error) {
+  const setting = toggle('Also when Totilove is closed', 'Through this browser’s push service, on this device, until you log out here.', push.wanted(), async (on) => {
+    error.clear();
+    try {
+      if (on) {
+        await push.turnOn(notify.previews());
+        toast('You will be notified of new messages even with Totilove closed.');
+      } else {
+        await push.turnOff();
+      }
+    } catch (e) {
+      const box = setting.querySelector('input');
+      if (box) box.checked = !on;
+      error.show(e instanceof push.PushError ? e.message : e);
+    }
+  });
+  return setting;
 }
 
 // ---- sessions ----
