@@ -53,3 +53,20 @@ pub async fn lookup(state: &AppState, viewer: i64, user_ids: &[i64]) -> HashMap<
         }
     }
 }
+
+/// A change the presence service tells people's open pages about (a rename,
+/// a block) is a nicety on top of a recorded change: it may not hold the
+/// answer up for long, and its failure fails nothing.
+const NOTICE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Awaits a notice to the presence service, logging rather than failing.
+pub async fn notice<T>(
+    what: &'static str,
+    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
+) {
+    match tokio::time::timeout(NOTICE_TIMEOUT, call).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(status)) => tracing::warn!(code = ?status.code(), "could not announce {what}"),
+        Err(_) => tracing::warn!("announcing {what} timed out"),
+    }
+}

@@ -345,6 +345,18 @@ impl Chain {
                 let frame = ServerEvent::Typing { user_id, typing }.to_frame();
                 self.broadcast(frame, Priority::Typing);
             }
+            Event::Blocks { user_id, blocked } => {
+                let frame = ServerEvent::Blocks { user_id, blocked }.to_frame();
+                self.broadcast(frame, Priority::Essential);
+            }
+            Event::Availability { user_id, available } => {
+                let frame = ServerEvent::Availability { user_id, available }.to_frame();
+                self.broadcast(frame, Priority::Essential);
+            }
+            Event::Profile { user } => {
+                let frame = ServerEvent::Profile { user: &user }.to_frame();
+                self.broadcast(frame, Priority::Presence);
+            }
         }
     }
 

@@ -6,7 +6,7 @@ use axum::{
     routing::{get, put},
 };
 use serde::{Deserialize, Deserializer, Serialize};
-use totilove_proto::auth::v1 as pb;
+use totilove_proto::{auth::v1 as pb, presence::v1::ProfileChangedRequest};
 
 use crate::{
     http::{ApiJson, ApiResult, CurrentUser},
@@ -98,6 +98,7 @@ async fn update_profile(
     ApiJson(body): ApiJson<ProfileBody>,
 ) -> ApiResult<ApiJson<ProfileReply>> {
     let (fields, profile) = body.into_update();
+    let renamed = fields.iter().any(|f| f == "display_name");
     let reply = state
         .auth()
         .update_profile(pb::UpdateProfileRequest {
@@ -107,9 +108,35 @@ async fn update_profile(
         })
         .await?
         .into_inner();
+    let profile = reply.profile.unwrap_or_default();
+    if renamed {
+        announce_rename(&state, me.user_id, profile.display_name.clone()).await;
+    }
     Ok(ApiJson(ProfileReply {
-        profile: reply.profile.unwrap_or_default().into(),
+        profile: profile.into(),
     }))
+}
+
+/// Tells the open pages of the people I talk with (and mine) my new name.
+async fn announce_rename(state: &AppState, user_id: i64, display_name: Option<String>) {
+    let card = state
+        .auth()
+        .get_user(pb::GetUserRequest {
+            user_id,
+            include_private: false,
+        })
+        .await;
+    let Some(user) = card.ok().and_then(|c| c.into_inner().user) else {
+        tracing::warn!("could not read my card to announce a rename");
+        return;
+    };
+    let mut presence = state.presence();
+    let call = presence.profile_changed(ProfileChangedRequest {
+        user_id,
+        username: user.username,
+        display_name,
+    });
+    crate::presence::notice("a rename", call).await;
 }
 
 #[cfg(test)]

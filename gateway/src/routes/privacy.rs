@@ -19,9 +19,6 @@ use crate::{
     views::required,
 };
 
-/// The presence notice is a nicety on top of a recorded setting: it may not
-/// hold the answer up for long.
-const NOTICE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a read waits for the reader's privacy settings.
 const PRIVACY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -141,13 +138,7 @@ async fn update(
             user_id: me.user_id,
             show_online: privacy.show_online,
         });
-        match tokio::time::timeout(NOTICE_TIMEOUT, call).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(status)) => {
-                tracing::warn!(code = ?status.code(), "could not announce a presence privacy change")
-            }
-            Err(_) => tracing::warn!("announcing a presence privacy change timed out"),
-        }
+        crate::presence::notice("a presence privacy change", call).await;
     }
     Ok(ApiJson(PrivacyReply { privacy }))
 }

@@ -7,7 +7,9 @@ use axum::{
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use totilove_proto::{auth::v1 as pb, message::v1::ReportRequest};
+use totilove_proto::{
+    auth::v1 as pb, message::v1::ReportRequest, presence::v1::BlockChangedRequest,
+};
 
 use crate::{
     http::{ApiError, ApiJson, ApiQuery, ApiResult, CurrentUser, PathId},
@@ -156,6 +158,7 @@ async fn block(
             target_id: id,
         })
         .await?;
+    announce_block(&state, me.user_id, id, true).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -172,7 +175,20 @@ async fn unblock(
             target_id: id,
         })
         .await?;
+    announce_block(&state, me.user_id, id, false).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Tells both people's open pages (a `blocks` frame to mine, `availability`
+/// to theirs), once the block is recorded.
+async fn announce_block(state: &AppState, user_id: i64, other_id: i64, blocked: bool) {
+    let mut presence = state.presence();
+    let call = presence.block_changed(BlockChangedRequest {
+        user_id,
+        other_id,
+        blocked,
+    });
+    crate::presence::notice("a block", call).await;
 }
 
 /// `{reason, message_ids?, note?}`; `null` is the same as absent.

@@ -165,6 +165,20 @@ pub enum ServerEvent<'a> {
         up_to_id: i64,
         more: bool,
     },
+    /// I (on another page) blocked or unblocked `user_id`.
+    Blocks {
+        user_id: i64,
+        blocked: bool,
+    },
+    /// `user_id` became unavailable to me (blocked me) or available again.
+    Availability {
+        user_id: i64,
+        available: bool,
+    },
+    /// Someone I talk with (or I) changed their public card.
+    Profile {
+        user: &'a totilove_kit::events::UserCard,
+    },
     Error {
         code: &'a str,
         message: &'a str,

@@ -482,3 +482,68 @@ async fn a_blocked_partner_is_listed_offline() {
     );
     assert_eq!(online().await, false);
 }
+
+#[tokio::test]
+async fn blocks_unblocks_and_renames_reach_open_pages_at_once() {
+    let app = TestApp::start().await;
+    let ana = app.person("ana").await;
+    let ben = app.person("ben").await;
+    let cat = app.person("cat").await;
+    app.send_ok(&ana, ben.id, "hi").await;
+    let url = app.system.url();
+    let (mut ana_ws, mut ben_ws, mut cat_ws) = (
+        Ws::open(url, &ana.token).await,
+        Ws::open(url, &ben.token).await,
+        Ws::open(url, &cat.token).await,
+    );
+
+    // Ana's other pages learn whom she blocked; Ben, that she is not available.
+    assert_eq!(
+        app.block(&ana, ben.id).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        ana_ws.next_of("blocks").await,
+        json!({"type": "blocks", "user_id": ben.id, "blocked": true})
+    );
+    assert_eq!(
+        ben_ws.next_of("availability").await,
+        json!({"type": "availability", "user_id": ana.id, "available": false})
+    );
+    let res = app
+        .delete(&format!("/api/users/{}/block", ben.id), &ana.token)
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        ana_ws.next_of("blocks").await,
+        json!({"type": "blocks", "user_id": ben.id, "blocked": false})
+    );
+    assert_eq!(
+        ben_ws.next_of("availability").await,
+        json!({"type": "availability", "user_id": ana.id, "available": true})
+    );
+
+    // A rename reaches the people Ben talks with and his own pages, nobody else.
+    let res = app
+        .put(
+            "/api/me/profile",
+            &ben.token,
+            &json!({"display_name": "Benjamin"}),
+        )
+        .await;
+    expect_json(res, StatusCode::OK).await;
+    let card = json!({"type": "profile", "user": {"id": ben.id, "username": "ben", "display_name": "Benjamin"}});
+    assert_eq!(ana_ws.next_of("profile").await, card);
+    assert_eq!(ben_ws.next_of("profile").await, card);
+    cat_ws
+        .expect_none_of("profile", Duration::from_millis(500))
+        .await;
+    // Only a new name is news: a bio is not.
+    let res = app
+        .put("/api/me/profile", &ben.token, &json!({"bio": "hello"}))
+        .await;
+    expect_json(res, StatusCode::OK).await;
+    ana_ws
+        .expect_none_of("profile", Duration::from_millis(500))
+        .await;
+}

@@ -145,6 +145,9 @@ function scheduleReconnect() {
  *   | {type: 'presence', user_id: number, online: boolean, last_seen?: string | null}
  *   | {type: 'typing', user_id: number, typing: boolean}
  *   | {type: 'sync_done', up_to_id: number, more: boolean}
+ *   | {type: 'blocks', user_id: number, blocked: boolean}
+ *   | {type: 'availability', user_id: number, available: boolean}
+ *   | {type: 'profile', user: import('./store.js').User}
  *   | {type: 'error', code: string, message: string, client_msg_id?: string}
  *   | {type: 'pong'}} InFrame
  */
@@ -193,6 +196,15 @@ function onFrame(data) {
     case 'sync_done':
       resumeFrom = Math.max(resumeFrom, frame.up_to_id);
       if (frame.more) send({ type: 'sync', after: frame.up_to_id });
+      break;
+    case 'blocks':
+      store.blockedElsewhere(frame.user_id, frame.blocked);
+      break;
+    case 'availability':
+      store.setUnavailable(frame.user_id, !frame.available);
+      break;
+    case 'profile':
+      store.profileChanged(frame.user);
       break;
     case 'error':
       if (frame.client_msg_id) store.failPending(frame.client_msg_id, frame.code, frame.message);

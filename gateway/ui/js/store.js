@@ -206,7 +206,7 @@ export function updateMe(user, profile) {
  * @param {{online: boolean, last_seen?: string | null} | null} [presence]
  */
 export function rememberPerson(user, presence = null) {
-  const known = state.people.get(user.id);
+  const known = state.people.get(user.id) ?? state.conversations.get(user.id)?.user;
   const renamed = known && (known.display_name !== user.display_name || known.username !== user.username);
   state.people.set(user.id, user);
   const conv = state.conversations.get(user.id);
@@ -245,6 +245,41 @@ export function setBlocked(user, blocked) {
   }
   emit('blocks', { userId: user.id });
   emit('presence', { userId: user.id });
+}
+
+/**
+ * I blocked (or unblocked) `userId` on another page or device: this page follows.
+ * @param {number} userId
+ * @param {boolean} blocked
+ */
+export async function blockedElsewhere(userId, blocked) {
+  if (blocked === state.blocked.has(userId)) return;
+  if (!blocked) {
+    setBlocked({ id: userId, username: '' }, false);
+    return;
+  }
+  let user = state.people.get(userId) ?? state.conversations.get(userId)?.user;
+  if (!user) {
+    try {
+      user = (await api('GET', `/api/users/${userId}`)).user;
+    } catch {
+      user = { id: userId, username: '' };
+    }
+  }
+  if (user) setBlocked(user, true);
+}
+
+/**
+ * Someone's public card changed (a rename), told live: every view showing
+ * them follows, my own included.
+ * @param {User} user
+ */
+export function profileChanged(user) {
+  if (state.me && user.id === state.me.id) {
+    updateMe({ username: user.username, display_name: user.display_name ?? null });
+    return;
+  }
+  rememberPerson(user);
 }
 
 /** @param {number} userId */

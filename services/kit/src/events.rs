@@ -63,6 +63,24 @@ pub enum Event {
     },
     /// Someone is typing to the channel's person.
     Typing { user_id: i64, typing: bool },
+    /// The channel's person (on some device) blocked or unblocked `user_id`:
+    /// their other pages follow.
+    Blocks { user_id: i64, blocked: bool },
+    /// `user_id` blocked (`available: false`) or unblocked the channel's
+    /// person: whether the two can talk now. Worded as availability, as the
+    /// API shows a block to the one blocked.
+    Availability { user_id: i64, available: bool },
+    /// The public card of someone the channel's person talks with (or of the
+    /// person themselves) changed: a new display name.
+    Profile { user: UserCard },
+}
+
+/// A person's public card (`user` in `API.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserCard {
+    pub id: i64,
+    pub username: String,
+    pub display_name: Option<String>,
 }
 
 impl Event {

@@ -3,7 +3,7 @@
 //! fan-out.
 
 use tonic::{Request, Response, Status};
-use totilove_kit::Error;
+use totilove_kit::{Error, events::UserCard};
 use totilove_proto::presence::v1 as pb;
 
 use crate::{
@@ -179,5 +179,40 @@ impl pb::presence_service_server::PresenceService for PresenceApi {
             });
         }
         Ok(Response::new(pb::PrivacyChangedResponse {}))
+    }
+
+    async fn profile_changed(
+        &self,
+        request: Request<pb::ProfileChangedRequest>,
+    ) -> Result<Response<pb::ProfileChangedResponse>, Status> {
+        let request = request.into_inner();
+        let user = UserId::parse(request.user_id, "user_id")?;
+        let card = UserCard {
+            id: user.get(),
+            username: request.username,
+            display_name: request.display_name,
+        };
+        if !self.fanout.notify(Notice::Profile { user, card }) {
+            return Err(Error::unavailable("the presence fan-out").into());
+        }
+        Ok(Response::new(pb::ProfileChangedResponse {}))
+    }
+
+    async fn block_changed(
+        &self,
+        request: Request<pb::BlockChangedRequest>,
+    ) -> Result<Response<pb::BlockChangedResponse>, Status> {
+        let request = request.into_inner();
+        let user = UserId::parse(request.user_id, "user_id")?;
+        let other = UserId::parse(request.other_id, "other_id")?;
+        let notice = Notice::Block {
+            user,
+            other,
+            blocked: request.blocked,
+        };
+        if !self.fanout.notify(notice) {
+            return Err(Error::unavailable("the presence fan-out").into());
+        }
+        Ok(Response::new(pb::BlockChangedResponse {}))
     }
 }

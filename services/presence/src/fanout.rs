@@ -27,7 +27,7 @@ use tokio::{
     task::JoinHandle,
 };
 use totilove_kit::{
-    events::{Event, user_channel},
+    events::{Event, UserCard, user_channel},
     redis::HIDDEN_PEOPLE_KEY,
 };
 
@@ -53,6 +53,14 @@ pub enum Notice {
         partner: UserId,
         typing: bool,
     },
+    /// `user`'s public card changed: to their audience and themselves.
+    Profile { user: UserId, card: UserCard },
+    /// `user` blocked (or unblocked) `other`: to the two of them.
+    Block {
+        user: UserId,
+        other: UserId,
+        blocked: bool,
+    },
 }
 
 impl Notice {
@@ -60,7 +68,9 @@ impl Notice {
         match self {
             Notice::Presence { user, .. }
             | Notice::Vanished { user }
-            | Notice::Typing { user, .. } => *user,
+            | Notice::Typing { user, .. }
+            | Notice::Profile { user, .. }
+            | Notice::Block { user, .. } => *user,
         }
     }
 }
@@ -161,6 +171,30 @@ async fn work(mut queue: mpsc::Receiver<Notice>, redis: Pool, audience: Arc<Audi
                     typing,
                 };
                 (recipients, event)
+            }
+            Notice::Profile { user, card } => {
+                let mut recipients = audience.of(user).await;
+                recipients.push(user.get());
+                (recipients, Event::Profile { user: card })
+            }
+            Notice::Block {
+                user,
+                other,
+                blocked,
+            } => {
+                // Two events, one each: publish the blocker's here.
+                let mine = Event::Blocks {
+                    user_id: other.get(),
+                    blocked,
+                };
+                if let Err(e) = publish(&redis, &[user.get()], &mine).await {
+                    tracing::warn!(error = %e, ?mine, "could not publish an event");
+                }
+                let theirs = Event::Availability {
+                    user_id: user.get(),
+                    available: !blocked,
+                };
+                (vec![other.get()], theirs)
             }
         };
         if let Err(e) = publish(&redis, &recipients, &event).await {
