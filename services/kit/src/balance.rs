@@ -180,6 +180,11 @@ async fn answers(mut probe: HealthClient<Channel>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
     use tokio::sync::oneshot;
     use tonic::transport::Server;
 
@@ -235,5 +240,93 @@ mod tests {
                 "every call reaches the replica that answers"
             );
         }
+    }
+
+    /// A health server that counts the calls marked `x-counted` (the
+    /// balancer's own probes are not).
+    async fn counting_replica() -> (u16, Arc<AtomicUsize>, oneshot::Sender<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let port = listener.local_addr().expect("an address").port();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (_, health) = tonic_health::server::health_reporter();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let count = tower::layer::layer_fn(move |inner| Counted {
+            inner,
+            hits: counter.clone(),
+        });
+        tokio::spawn(
+            Server::builder()
+                .layer(count)
+                .add_service(health)
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    async {
+                        let _ = stopped.await;
+                    },
+                ),
+        );
+        (port, hits, stop)
+    }
+
+    #[derive(Clone)]
+    struct Counted<S> {
+        inner: S,
+        hits: Arc<AtomicUsize>,
+    }
+
+    impl<S, B> tower::Service<http::Request<B>> for Counted<S>
+    where
+        S: tower::Service<http::Request<B>>,
+    {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = S::Future;
+
+        fn poll_ready(
+            &mut self,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            self.inner.poll_ready(cx)
+        }
+
+        fn call(&mut self, request: http::Request<B>) -> Self::Future {
+            if request.headers().contains_key("x-counted") {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+            }
+            self.inner.call(request)
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_spread_over_every_replica() {
+        let (a, a_hits, _keep_a) = counting_replica().await;
+        let (b, b_hits, _keep_b) = counting_replica().await;
+        let channel = crate::grpc::channel(&format!("http://localhost:{a},http://localhost:{b}"))
+            .expect("a channel");
+        let mut client = HealthClient::with_interceptor(channel, |mut req: tonic::Request<()>| {
+            req.metadata_mut().insert(
+                "x-counted",
+                tonic::metadata::MetadataValue::from_static("1"),
+            );
+            Ok(req)
+        });
+        for _ in 0..40 {
+            let call = client.check(HealthCheckRequest {
+                service: String::new(),
+            });
+            let answered = tokio::time::timeout(Duration::from_secs(2), call).await;
+            assert!(matches!(answered, Ok(Ok(_))), "every call is answered");
+        }
+        let (a, b) = (
+            a_hits.load(Ordering::Relaxed),
+            b_hits.load(Ordering::Relaxed),
+        );
+        assert_eq!(a + b, 40);
+        // Two choices at random, the less loaded: each gets a fair share
+        // (under 5 of 40 would happen about once in ten million runs).
+        assert!(a >= 5 && b >= 5, "calls reach both replicas: {a} and {b}");
     }
 }
