@@ -1,5 +1,6 @@
-//! Reporting, blocking and unblocking as both people see it, and a rename
-//! reaching the other side: live, on pages already open (no reload).
+//! Reporting (from a message), blocking and unblocking as both people see
+//! it, and a rename reaching the other side: live, on pages already open (no
+//! reload).
 
 use crate::{
     driver::{Scenario, Screen},
@@ -24,22 +25,22 @@ async fn report_block_and_unblock_as_both_people_see_it() {
             ben.type_in("Message to ana", "buy cheap watches").await;
             ben.press_enter("Message to ana").await;
 
-            // Ana opens the chat, sees Ben online, and reports him from his profile.
+            // Ana opens the chat, sees Ben online, and reports his message from it.
             ana.click("link", Name::Has("1 unread message")).await;
             let chat = ana.find("region", Name::Is("ben")).await;
             ana.sees(Some(&chat), "buy cheap watches").await;
             ana.find_in(Some(&chat), "img", Name::Is("Online")).await;
-            ana.click_in(Some(&chat), "link", Name::Is("ben")).await;
-            ana.click("button", Name::Is("Report")).await;
+            ana.click_in(Some(&chat), "link", Name::Is("Report this message"))
+                .await;
             ana.choose("Reason", "Spam").await;
             ana.type_in("Anything to add? (optional)", "selling watches")
                 .await;
             let evidence = ana
-                .find("checkbox", Name::Is("Include their last message"))
+                .find("checkbox", Name::Has("Include this message"))
                 .await;
             assert!(
                 evidence.is_selected().await.expect("checkbox state"),
-                "their messages go with the report unless Ana says otherwise"
+                "the message she chose goes with the report unless Ana says otherwise"
             );
             ana.click("button", Name::Is("Send report")).await;
             ana.sees(None, "your report about ben was sent").await;

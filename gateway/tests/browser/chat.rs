@@ -1,6 +1,7 @@
 //! Two people meet and talk live: search, messages shown as text (markup and
 //! right-to-left script), unread badges, ticks, typing, presence, the
-//! "New messages" line, and the privacy switch for online status.
+//! "New messages" line, and the privacy switches for online status and read
+//! receipts.
 
 use thirtyfour::By;
 
@@ -120,6 +121,24 @@ async fn two_people_find_each_other_and_talk_live() {
                 "the setting was saved"
             );
             ben.find("link", Name::Has("ana")).await;
+
+            // Ben stops sending read receipts: what he reads now stays delivered for Ana.
+            ben.click("checkbox", Name::Is("Send read receipts")).await;
+            ben.sees(None, "Your privacy settings are saved.").await;
+            ana.type_in("Message to ben", "Still there?").await;
+            ana.press_enter("Message to ben").await;
+            ana.find_in(Some(&ana_chat), "img", Name::Is("Delivered"))
+                .await;
+            ben.click("link", Name::Has("1 unread message")).await;
+            ben.gone(None, "link", Name::Has("unread message")).await;
+            // His reply comes after his read on Ana's socket: a receipt would be there by now.
+            ben.type_in("Message to ana", "Yes").await;
+            ben.press_enter("Message to ana").await;
+            ana.sees(Some(&ana_chat), "Yes").await;
+            assert!(
+                ana.has(Some(&ana_chat), "img", Name::Is("Delivered")).await,
+                "read without a receipt: Ana still sees it delivered"
+            );
         })
         .await;
 }

@@ -411,7 +411,10 @@ class ChatView {
   metaOf(item, connection) {
     const time = h('time', { datetime: item.at.toISOString(), title: fullDate(item.at), text: clock(item.at) });
     if (item.message) {
-      if (!item.mine) return time;
+      if (!item.mine) {
+        const href = `#/people/${this.otherId}/report/${item.message.id}`;
+        return [time, h('a', { class: 'msg-report', href, 'aria-label': 'Report this message', text: 'Report' })];
+      }
       return [time, statusTick(item.message.status)];
     }
     const p = item.pending;

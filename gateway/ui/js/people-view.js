@@ -175,9 +175,11 @@ const REPORT_MESSAGES_MAX = 50;
  * @typedef {{
  *   section: HTMLElement,
  *   userId: number,
+ *   reportMessage: number | null,
  *   blockedHere: User | null,
  *   gone: boolean,
  * }} ProfilePage
+ *   `reportMessage`: the message this page was opened to report (from its chat);
  *   `blockedHere`: the card of someone blocked from this page; `gone`: the page was left
  * @typedef {import('./widgets.js').ErrorLine} ErrorLine
  */
@@ -186,11 +188,12 @@ const REPORT_MESSAGES_MAX = 50;
  * Person `userId`'s profile in `container`; returns the function that ends it.
  * @param {HTMLElement} container
  * @param {number} userId
+ * @param {number} [reportMessage] opened from a message's Report: its report form, with it
  * @returns {() => void}
  */
-export function mountProfile(container, userId) {
+export function mountProfile(container, userId, reportMessage) {
   /** @type {ProfilePage} */
-  const page = { section: h('section', { class: 'page' }), userId, blockedHere: null, gone: false };
+  const page = { section: h('section', { class: 'page' }), userId, reportMessage: reportMessage ?? null, blockedHere: null, gone: false };
   fill(container, page.section);
   load(page);
   return () => {
@@ -265,6 +268,7 @@ function renderProfile(page, { user, profile, online, last_seen: seen }) {
       error.el,
     ),
   );
+  if (!itsMe && page.reportMessage) reportForm(page, user, actions, error);
 }
 
 /**
@@ -350,6 +354,26 @@ function evidence(userId) {
 }
 
 /**
+ * The message of theirs this page was opened to report, if it is known here.
+ * @param {ProfilePage} page
+ * @param {number} userId
+ */
+function chosenMessage(page, userId) {
+  if (!page.reportMessage) return null;
+  const message = store.state.chats.get(userId)?.messages.get(page.reportMessage);
+  return message && message.sender_id === userId ? message : null;
+}
+
+/**
+ * At most a line of a message, for quoting it.
+ * @param {string} text
+ */
+function excerpt(text) {
+  const chars = Array.from(text.trim());
+  return chars.length > 80 ? `${chars.slice(0, 80).join('')}…` : chars.join('');
+}
+
+/**
  * Reporting, in place of the actions: a reason, a note, and their recent messages as evidence.
  * @param {ProfilePage} page
  * @param {User} user
@@ -366,8 +390,11 @@ function reportForm(page, user, actions, error) {
     REPORT_REASONS.map(([value, text]) => h('option', { value, text })),
   );
   const note = h('textarea', { id: `report-note-${user.id}`, rows: 3, maxlength: NOTE_MAX, dir: 'auto' });
-  const theirs = evidence(user.id);
-  const include = h('input', { type: 'checkbox', checked: theirs.length > 0 });
+  const chosen = chosenMessage(page, user.id);
+  const theirs = evidence(user.id).filter((id) => id !== chosen?.id);
+  const includeChosen = h('input', { type: 'checkbox', checked: true });
+  // From a message: that one, and the rest only if asked for.
+  const include = h('input', { type: 'checkbox', checked: theirs.length > 0 && !chosen });
   const send = h('button', { type: 'submit', class: 'danger', text: 'Send report' });
   const cancel = h('button', { type: 'button', text: 'Cancel', on: { click: () => load(page) } });
   const form = h(
@@ -376,7 +403,10 @@ function reportForm(page, user, actions, error) {
     h('p', { class: 'confirm-text', text: `Report ${name} to Totilove's moderators. They will not know it was you. Reporting does not block them.` }),
     h('div', { class: 'field' }, h('label', { for: reason.id, text: 'Reason' }), reason),
     h('div', { class: 'field' }, h('label', { for: note.id, text: 'Anything to add? (optional)' }), note),
-    theirs.length ? h('label', { class: 'check' }, include, ` Include their last ${theirs.length === 1 ? 'message' : `${theirs.length} messages`}`) : null,
+    chosen ? h('label', { class: 'check' }, includeChosen, ' Include this message: ', h('q', { dir: 'auto', text: excerpt(chosen.content) })) : null,
+    theirs.length
+      ? h('label', { class: 'check' }, include, ` Include their ${chosen ? 'other ' : ''}last ${theirs.length === 1 ? 'message' : `${theirs.length} messages`}`)
+      : null,
     h('div', { class: 'confirm-buttons' }, send, cancel),
   );
   form.addEventListener('submit', (e) => {
@@ -390,7 +420,8 @@ function reportForm(page, user, actions, error) {
       /** @type {{reason: string, note?: string, message_ids?: number[]}} */
       const body = { reason: reason.value };
       if (note.value.trim()) body.note = note.value.trim();
-      if (include.checked && theirs.length) body.message_ids = theirs;
+      const ids = [...(chosen && includeChosen.checked ? [chosen.id] : []), ...(include.checked ? theirs : [])];
+      if (ids.length) body.message_ids = ids.slice(0, REPORT_MESSAGES_MAX);
       try {
         await api('POST', `/api/users/${user.id}/report`, body);
       } catch (err) {

@@ -21,7 +21,7 @@ const LIST_REFRESH_MS = 30_000;
 
 /**
  * What the address shows.
- * @typedef {{name: 'home' | 'people' | 'me'} | {name: 'chat' | 'profile', id: number}} Route
+ * @typedef {{name: 'home' | 'people' | 'me'} | {name: 'chat', id: number} | {name: 'profile', id: number, report?: number}} Route
  */
 
 /**
@@ -33,7 +33,9 @@ function parseRoute(hash) {
   const id = /^[1-9]\d{0,15}$/.test(parts[1] ?? '') ? Number(parts[1]) : null;
   // A chat with oneself is not a thing: show one's own profile instead.
   if (parts[0] === 'chat' && id) return id === store.state.me?.id ? { name: 'profile', id } : { name: 'chat', id };
-  if (parts[0] === 'people' && id) return { name: 'profile', id };
+  // `#/people/12/report/345`: reporting message 345 (from its chat).
+  const reported = parts[2] === 'report' && /^[1-9]\d{0,15}$/.test(parts[3] ?? '') ? Number(parts[3]) : undefined;
+  if (parts[0] === 'people' && id) return { name: 'profile', id, report: reported };
   if (parts[0] === 'people' && parts.length === 1) return { name: 'people' };
   if (parts[0] === 'me' && parts.length === 1) return { name: 'me' };
   return { name: 'home' };
@@ -125,7 +127,7 @@ function showRoute(main, r, onLogout) {
     case 'people':
       return mountSearch(main);
     case 'profile': {
-      const unmount = mountProfile(main, r.id);
+      const unmount = mountProfile(main, r.id, r.report);
       main.focus({ preventScroll: true });
       return unmount;
     }
