@@ -45,7 +45,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let mut metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
         let db = totilove_kit::postgres::connect_and_migrate(
-            &config.database_url,
+            config.database_url.expose(),
             "auth",
             config.database_pool_size,
             None,

@@ -15,7 +15,8 @@ pub struct Config {
     pub listen_addr: String,
     /// Where `/metrics` is served (`METRICS_ADDR`); unset: not served.
     pub metrics_addr: Option<String>,
-    pub database_url: String,
+    /// Carries the password: never shown by `Debug`.
+    pub database_url: Secret,
     pub redis: totilove_kit::redis::Target,
     pub internal_token: Secret,
     /// HMAC key signing the session tokens (HS256); at least 32 bytes.
@@ -71,7 +72,7 @@ impl Config {
         let config = Self {
             listen_addr: src.var_or("AUTH_LISTEN_ADDR", "127.0.0.1:50051"),
             metrics_addr: totilove_kit::metrics::addr_from(src),
-            database_url: src.required("DATABASE_URL")?,
+            database_url: src.secret("DATABASE_URL")?,
             redis: totilove_kit::redis::Target::from_source(src)?,
             internal_token: src.secret("INTERNAL_TOKEN")?,
             jwt_secret: src.secret("JWT_SECRET")?,

@@ -51,7 +51,8 @@ pub struct Config {
     pub listen_addr: String,
     /// Where `/metrics` is served (`METRICS_ADDR`); unset: not served.
     pub metrics_addr: Option<String>,
-    pub database_url: String,
+    /// Carries the password: never shown by `Debug`.
+    pub database_url: Secret,
     pub redis: totilove_kit::redis::Target,
     /// Where the auth service is (`AUTH_URL`), for user lookups and blocks.
     pub auth_url: String,
@@ -92,7 +93,7 @@ impl Config {
         Ok(Self {
             listen_addr: src.var_or("MESSAGE_LISTEN_ADDR", "127.0.0.1:50052"),
             metrics_addr: totilove_kit::metrics::addr_from(src),
-            database_url: src.required("DATABASE_URL")?,
+            database_url: src.secret("DATABASE_URL")?,
             redis: totilove_kit::redis::Target::from_source(src)?,
             auth_url: src.var_or("AUTH_URL", "http://127.0.0.1:50051"),
             internal_token: src.secret("INTERNAL_TOKEN")?,
@@ -131,7 +132,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let mut metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
         let db = totilove_kit::postgres::connect_and_migrate(
-            &config.database_url,
+            config.database_url.expose(),
             "message",
             config.db_pool_size.max(2),
             Some(config.db_timeout),
