@@ -38,6 +38,8 @@ use crate::domain::Message;
 const PREVIEW_CHARS: usize = 120;
 /// Pushes in flight at once.
 const CONCURRENCY: usize = 16;
+/// People asked about in one `PushTargets` call (the auth service's bound).
+const MAX_TARGET_PEOPLE: usize = 1000;
 /// How long a push service has to answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A VAPID token's life (RFC 8292 allows at most 24 hours).
@@ -257,15 +259,19 @@ impl Worker {
         if offline.is_empty() {
             return Ok(());
         }
-        let targets = self
-            .auth
-            .clone()
-            .push_targets(PushTargetsRequest {
-                user_ids: offline.clone(),
-            })
-            .await?
-            .into_inner()
-            .targets;
+        let mut targets = Vec::new();
+        for people in offline.chunks(MAX_TARGET_PEOPLE) {
+            let found = self
+                .auth
+                .clone()
+                .push_targets(PushTargetsRequest {
+                    user_ids: people.to_vec(),
+                })
+                .await?
+                .into_inner()
+                .targets;
+            targets.extend(found);
+        }
         let names = self.sender_names(&newest, &targets).await;
         let mut sends = Vec::new();
         for message in newest.values() {
