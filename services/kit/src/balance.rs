@@ -192,22 +192,7 @@ mod tests {
 
     /// A health server on a free loopback port; stops when the sender drops.
     async fn replica() -> (u16, oneshot::Sender<()>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a port");
-        let port = listener.local_addr().expect("an address").port();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (_, health) = tonic_health::server::health_reporter();
-        tokio::spawn(
-            Server::builder()
-                .add_service(health)
-                .serve_with_incoming_shutdown(
-                    tokio_stream::wrappers::TcpListenerStream::new(listener),
-                    async {
-                        let _ = stopped.await;
-                    },
-                ),
-        );
+        let (port, _, stop) = counting_replica().await;
         (port, stop)
     }
 
