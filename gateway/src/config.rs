@@ -1,6 +1,6 @@
 //! The gateway's settings.
 
-use totilove_kit::config::{Env, Secret, Source};
+use totilove_common::config::{Env, Secret, Source};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -13,7 +13,7 @@ pub struct Config {
     pub presence_url: String,
     /// For pub/sub fan-out between gateway instances (`REDIS_URL`,
     /// `REDIS_CA_FILE`).
-    pub redis: totilove_kit::redis::Target,
+    pub redis: totilove_common::redis::Target,
     pub internal_token: Secret,
     /// Origins allowed by CORS and for cookie-authenticated WebSocket upgrades.
     pub allowed_origins: Vec<String>,
@@ -40,11 +40,11 @@ impl Config {
     pub fn from_source(src: &impl Source) -> anyhow::Result<Self> {
         Ok(Self {
             listen_addr: src.var_or("GATEWAY_ADDR", "127.0.0.1:8080"),
-            metrics_addr: totilove_kit::metrics::addr_from(src),
+            metrics_addr: totilove_common::metrics::addr_from(src),
             auth_url: src.var_or("AUTH_URL", "http://127.0.0.1:50051"),
             message_url: src.var_or("MESSAGE_URL", "http://127.0.0.1:50052"),
             presence_url: src.var_or("PRESENCE_URL", "http://127.0.0.1:50053"),
-            redis: totilove_kit::redis::Target::from_source(src)?,
+            redis: totilove_common::redis::Target::from_source(src)?,
             internal_token: src.secret("INTERNAL_TOKEN")?,
             allowed_origins: src
                 .var_or("ALLOWED_ORIGINS", "")

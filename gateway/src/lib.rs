@@ -14,7 +14,7 @@ use std::future::Future;
 
 use axum::Router;
 use tokio::net::TcpListener;
-use totilove_kit::metrics::Exporter;
+use totilove_common::metrics::Exporter;
 
 pub use config::Config;
 pub use state::AppState;

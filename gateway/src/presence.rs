@@ -38,7 +38,7 @@ pub async fn lookup(state: &AppState, viewer: i64, user_ids: &[i64]) -> HashMap<
             .map(|p| {
                 let status = Status {
                     online: p.online,
-                    last_seen: totilove_kit::time::timestamp_rfc3339(p.last_seen.as_ref()),
+                    last_seen: totilove_common::time::timestamp_rfc3339(p.last_seen.as_ref()),
                 };
                 (p.user_id, status)
             })

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use fred::clients::Pool as RedisPool;
 use tonic::transport::Channel;
-use totilove_kit::{grpc::Outbound, health::HealthClient, metrics_grpc::GrpcMetrics};
+use totilove_common::{grpc::Outbound, health::HealthClient, metrics_grpc::GrpcMetrics};
 use totilove_proto::{
     auth::v1::auth_service_client::AuthServiceClient,
     message::v1::message_service_client::MessageServiceClient,
@@ -17,7 +17,7 @@ use crate::Config;
 /// The largest answer taken from the message service.
 const MAX_MESSAGE_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
-pub use totilove_kit::grpc::Intercepted;
+pub use totilove_common::grpc::Intercepted;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -49,10 +49,10 @@ impl AppState {
     /// and to Redis (which may be down: the pool keeps trying).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let outbound = Outbound::new(&config.internal_token)?;
-        let auth = totilove_kit::grpc::channel(&config.auth_url)?;
-        let messages = totilove_kit::grpc::channel(&config.message_url)?;
-        let presence = totilove_kit::grpc::channel(&config.presence_url)?;
-        let redis = totilove_kit::redis::connect(&config.redis, config.redis_pool_size).await?;
+        let auth = totilove_common::grpc::channel(&config.auth_url)?;
+        let messages = totilove_common::grpc::channel(&config.message_url)?;
+        let presence = totilove_common::grpc::channel(&config.presence_url)?;
+        let redis = totilove_common::redis::connect(&config.redis, config.redis_pool_size).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 health: Health {

@@ -57,6 +57,6 @@ impl From<pb::Profile> for ProfileJson {
 /// A user the service must always send; its absence is a bug there, not the caller's.
 pub fn required<T>(value: Option<T>, what: &str) -> Result<T, crate::http::ApiError> {
     value.ok_or_else(|| {
-        totilove_kit::Error::internal(anyhow::anyhow!("the service sent no {what}")).into()
+        totilove_common::Error::internal(anyhow::anyhow!("the service sent no {what}")).into()
     })
 }

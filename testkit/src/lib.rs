@@ -46,6 +46,6 @@ pub async fn fresh_database_in(admin: &str) -> String {
 /// Shows the services' logs when `TEST_LOG` is set; silent otherwise.
 pub fn init_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
-        std::mem::forget(totilove_kit::telemetry::init("test"));
+        std::mem::forget(totilove_common::telemetry::init("test"));
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
-use totilove_kit::{config::Secret, grpc::Outbound};
+use totilove_common::{config::Secret, grpc::Outbound};
 use totilove_proto::{
     auth::v1::auth_service_client::AuthServiceClient,
     message::v1::message_service_client::MessageServiceClient,
@@ -291,7 +291,7 @@ impl TestSystem {
     }
 
     fn channel(url: &str) -> Channel {
-        totilove_kit::grpc::channel(url).expect("valid URL")
+        totilove_common::grpc::channel(url).expect("valid URL")
     }
 
     pub fn auth_client(&self) -> AuthServiceClient<Intercepted> {

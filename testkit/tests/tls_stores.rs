@@ -10,7 +10,7 @@ use futures::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _};
-use totilove_kit::redis::{Target, connect, serves};
+use totilove_common::redis::{Target, connect, serves};
 use totilove_testkit::{
     RedisServer, TestCerts, TestSystem, TlsPostgres, fresh_database_in, tls::verify_full,
 };

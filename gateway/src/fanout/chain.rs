@@ -23,7 +23,7 @@ use tokio::{
     sync::{Notify, mpsc, watch},
     time::Instant,
 };
-use totilove_kit::{
+use totilove_common::{
     events::{Event, MessageJson, user_channel},
     trace_context::{self, Conversation, TARGET},
 };

@@ -14,7 +14,7 @@ use tokio::sync::{
     mpsc::{self, error::TrySendError},
     watch,
 };
-use totilove_kit::events::MessageJson;
+use totilove_common::events::MessageJson;
 
 /// One item for a socket's writer.
 ///
@@ -72,7 +72,7 @@ pub struct LiveMessage {
 impl LiveMessage {
     pub fn new(message: MessageJson, span: tracing::Span) -> Self {
         let frame = crate::ws::protocol::ServerEvent::Message { message: &message }.to_frame();
-        let stamped = totilove_kit::metrics::enabled()
+        let stamped = totilove_common::metrics::enabled()
             .then(|| chrono::DateTime::parse_from_rfc3339(&message.created_at).ok())
             .flatten()
             .map(|t| t.to_utc());
@@ -250,11 +250,11 @@ mod tests {
     #[test]
     fn a_live_frame_never_carries_the_events_trace_context() {
         let raw = r#"{"type":"message","prev_id":0,"message":{"id":5,"sender_id":1,"receiver_id":2,"content":"hi","created_at":"2026-12-07T00:00:00.000Z","status":"sent","client_msg_id":"c"},"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#;
-        let Some(totilove_kit::events::Event::Message {
+        let Some(totilove_common::events::Event::Message {
             message,
             traceparent,
             ..
-        }) = totilove_kit::events::Event::from_json(raw)
+        }) = totilove_common::events::Event::from_json(raw)
         else {
             panic!("a message event");
         };

@@ -18,7 +18,7 @@ use std::{
 
 use futures::StreamExt;
 use tokio::time::{Instant, MissedTickBehavior};
-use totilove_kit::time::{from_timestamp, to_timestamp};
+use totilove_common::time::{from_timestamp, to_timestamp};
 use totilove_proto::auth::v1::{EndedSessionsRequest, ListSessionsRequest};
 
 use super::Inner;

@@ -11,7 +11,7 @@ use fred::{
     types::{Builder, config::ReconnectPolicy},
 };
 use tokio::sync::broadcast::error::RecvError;
-use totilove_kit::events::{Event, SESSION_REVOKED_CHANNEL};
+use totilove_common::events::{Event, SESSION_REVOKED_CHANNEL};
 
 use super::Inner;
 
@@ -19,7 +19,7 @@ use super::Inner;
 /// beyond it is not lost silently: the dispatcher sees the lag and repairs.
 const BROADCAST_CAPACITY: usize = 16 * 1024;
 
-pub(crate) fn build(redis: &totilove_kit::redis::Target) -> anyhow::Result<SubscriberClient> {
+pub(crate) fn build(redis: &totilove_common::redis::Target) -> anyhow::Result<SubscriberClient> {
     let client = Builder::from_config(redis.config()?)
         .with_connection_config(|c| {
             c.connection_timeout = Duration::from_secs(2);
@@ -138,7 +138,7 @@ mod tests {
     #[test]
     fn a_channel_names_its_person() {
         assert_eq!(
-            user_of_channel(&totilove_kit::events::user_channel(42)),
+            user_of_channel(&totilove_common::events::user_channel(42)),
             Some(42)
         );
         assert_eq!(user_of_channel("user:x:events"), None);

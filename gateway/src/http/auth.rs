@@ -8,7 +8,7 @@ use axum::{
     extract::FromRequestParts,
     http::{HeaderMap, header, request::Parts},
 };
-use totilove_kit::Code;
+use totilove_common::Code;
 use totilove_proto::auth::v1::ValidateTokenRequest;
 
 use super::{

@@ -1,5 +1,5 @@
 //! The API's error answer: `{"error": {"code", "message"}}` with the HTTP
-//! status the kit's code table gives, and `Retry-After` when rate limited.
+//! status the common crate's code table gives, and `Retry-After` when rate limited.
 
 use axum::{
     Json,
@@ -7,9 +7,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
-use totilove_kit::{Code, Error};
+use totilove_common::{Code, Error};
 
-/// An error answered to a browser. Build it from a kit [`Error`], or let `?`
+/// An error answered to a browser. Build it from a common [`Error`], or let `?`
 /// convert a backend `tonic::Status` (its `x-error-code` gives the exact code).
 #[derive(Debug)]
 pub struct ApiError(pub Error);

@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Serialize, de::DeserializeOwned};
-use totilove_kit::Code;
+use totilove_common::Code;
 
 use super::error::ApiError;
 

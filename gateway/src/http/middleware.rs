@@ -10,7 +10,7 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
-use totilove_kit::{
+use totilove_common::{
     Code,
     metrics::{intern, seconds_since},
     trace_context,

@@ -83,7 +83,7 @@ async fn login(
         })
         .await?
         .into_inner();
-    let expires_at = totilove_kit::time::from_timestamp(&required(reply.expires_at, "expiry")?);
+    let expires_at = totilove_common::time::from_timestamp(&required(reply.expires_at, "expiry")?);
     let max_age = (expires_at - chrono::Utc::now()).num_seconds();
     let mut headers = HeaderMap::new();
     if let Some(cookie) =
@@ -93,7 +93,7 @@ async fn login(
     }
     let body = LoginReply {
         token: reply.token,
-        expires_at: totilove_kit::time::rfc3339(expires_at),
+        expires_at: totilove_common::time::rfc3339(expires_at),
         user: required(reply.user, "user")?.into(),
     };
     Ok((headers, ApiJson(body)))

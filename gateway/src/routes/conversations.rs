@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use axum::{Router, extract::State, routing::get};
 use serde::Serialize;
-use totilove_kit::events::MessageJson;
+use totilove_common::events::MessageJson;
 use totilove_proto::{
     auth::v1::{BlockedAmongRequest, GetUsersRequest},
     message::v1::ConversationsRequest,

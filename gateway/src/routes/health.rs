@@ -7,7 +7,7 @@ use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, rou
 use serde::Serialize;
 use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
-use totilove_kit::health::HealthClient;
+use totilove_common::health::HealthClient;
 
 use crate::{http::ApiJson, state::AppState};
 
@@ -123,5 +123,5 @@ async fn serving(client: &HealthClient<Channel>, service: &str) -> bool {
 }
 
 async fn redis_answers(state: &AppState) -> bool {
-    totilove_kit::redis::serves(state.redis()).await
+    totilove_common::redis::serves(state.redis()).await
 }

@@ -12,7 +12,7 @@ use axum::{
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use totilove_kit::{
+use totilove_common::{
     events::MessageJson,
     trace_context::{Conversation, TARGET},
 };
@@ -51,7 +51,7 @@ pub fn message_json(m: pb::Message) -> MessageJson {
         sender_id: m.sender_id,
         receiver_id: m.receiver_id,
         content: m.content,
-        created_at: totilove_kit::time::timestamp_rfc3339(m.created_at.as_ref())
+        created_at: totilove_common::time::timestamp_rfc3339(m.created_at.as_ref())
             .unwrap_or_default(),
         status: status.to_owned(),
         client_msg_id: m.client_msg_id,
@@ -156,7 +156,7 @@ async fn history(
     let other_id = parse_id(&other_user_id, "otherUserId")?;
     if user_id != me.user_id {
         return Err(ApiError::new(
-            totilove_kit::Code::Forbidden,
+            totilove_common::Code::Forbidden,
             "you can only read your own conversations",
         ));
     }

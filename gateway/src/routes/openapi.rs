@@ -137,13 +137,19 @@ mod tests {
     #[test]
     fn every_error_code_the_document_names_exists_and_every_ref_resolves() {
         let doc = document();
-        let codes: BTreeSet<&str> = totilove_kit::Code::ALL.iter().map(|c| c.as_str()).collect();
+        let codes: BTreeSet<&str> = totilove_common::Code::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
         let documented = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]
             ["code"]["enum"]
             .as_array()
             .expect("the error code enum");
         let documented: BTreeSet<&str> = documented.iter().filter_map(|c| c.as_str()).collect();
-        assert_eq!(documented, codes, "the error codes are the kit's table");
+        assert_eq!(
+            documented, codes,
+            "the error codes are the common crate's table"
+        );
 
         let mut refs = Vec::new();
         collect_refs(&doc, &mut refs);

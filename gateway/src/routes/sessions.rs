@@ -36,7 +36,7 @@ struct SessionJson {
 
 impl From<pb::Session> for SessionJson {
     fn from(s: pb::Session) -> Self {
-        use totilove_kit::time::timestamp_rfc3339;
+        use totilove_common::time::timestamp_rfc3339;
         Self {
             created_at: timestamp_rfc3339(s.created_at.as_ref()),
             last_activity: timestamp_rfc3339(s.last_activity.as_ref()),

@@ -21,7 +21,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use totilove_kit::{Code, Error};
+use totilove_common::{Code, Error};
 
 use crate::{
     fanout::Hub,

@@ -5,7 +5,7 @@
 use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
-use totilove_kit::events::MessageJson;
+use totilove_common::events::MessageJson;
 
 /// The contract's largest text frame (bytes of UTF-8).
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
@@ -177,7 +177,7 @@ pub enum ServerEvent<'a> {
     },
     /// Someone I talk with (or I) changed their public card.
     Profile {
-        user: &'a totilove_kit::events::UserCard,
+        user: &'a totilove_common::events::UserCard,
     },
     Error {
         code: &'a str,

@@ -8,7 +8,7 @@ use std::{collections::VecDeque, sync::Arc, time::Duration};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures::{StreamExt, stream::SplitStream};
 use tokio::{sync::Semaphore, time::Instant};
-use totilove_kit::{
+use totilove_common::{
     Code,
     trace_context::{Conversation, TARGET},
 };

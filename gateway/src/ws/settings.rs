@@ -3,7 +3,7 @@
 
 use std::{num::NonZeroU32, time::Duration};
 
-use totilove_kit::config::Source;
+use totilove_common::config::Source;
 
 use super::limits::FrameLimit;
 

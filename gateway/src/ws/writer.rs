@@ -12,7 +12,7 @@ use std::{collections::VecDeque, time::Duration};
 use axum::{body::Bytes, extract::ws::Message};
 use futures::{Sink, SinkExt};
 use tokio::sync::mpsc;
-use totilove_kit::{events::MessageJson, trace_context::TARGET};
+use totilove_common::{events::MessageJson, trace_context::TARGET};
 use tracing::Instrument;
 
 use super::{protocol::ServerEvent, socket::Ending};

@@ -12,7 +12,7 @@ use fred::{
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
-use totilove_kit::events::{Event, MessageJson, user_channel};
+use totilove_common::events::{Event, MessageJson, user_channel};
 
 use crate::{
     helpers::{Person, TestApp, expect_json},

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgPool;
-use totilove_kit::{Code, Error};
+use totilove_common::{Code, Error};
 
 use crate::{
     audit::{self, Event},

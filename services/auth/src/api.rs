@@ -2,7 +2,7 @@
 //! calls the logic, and turns the result into protobuf. Nothing else.
 
 use tonic::{Request, Response, Status};
-use totilove_kit::{
+use totilove_common::{
     Error,
     time::{from_timestamp, to_timestamp},
 };

@@ -5,7 +5,7 @@ use std::future::Future;
 use fred::clients::Pool as RedisPool;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use totilove_kit::{
+use totilove_common::{
     health::{self, Store},
     metrics::Exporter,
 };
@@ -44,7 +44,7 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let mut metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
-        let db = totilove_kit::postgres::connect_and_migrate(
+        let db = totilove_common::postgres::connect_and_migrate(
             config.database_url.expose(),
             "auth",
             config.database_pool_size,
@@ -52,7 +52,7 @@ impl Application {
             &sqlx::migrate!("./migrations"),
         )
         .await?;
-        let redis = totilove_kit::redis::connect(&config.redis, 4).await?;
+        let redis = totilove_common::redis::connect(&config.redis, 4).await?;
         if let Some(metrics) = metrics.as_mut() {
             metrics.watch_postgres(db.clone());
             metrics.watch_redis(redis.clone());
@@ -103,7 +103,7 @@ impl Application {
                 PushHosts::parse(&config.push_service_hosts),
             ),
         };
-        let listener = totilove_kit::grpc::bind(&config.listen_addr).await?;
+        let listener = totilove_common::grpc::bind(&config.listen_addr).await?;
         Ok(Self {
             listener,
             metrics,
@@ -146,13 +146,13 @@ impl Application {
                 .tidy_forever(self.config.privacy_sync_interval),
         );
         let ended_watch = tokio::spawn(self.api.accounts.sessions.clone().watch_ended());
-        let served = totilove_kit::grpc::server(&self.config.internal_token)
+        let served = totilove_common::grpc::server(&self.config.internal_token)
             .add_service(health_service)
-            .add_service(totilove_kit::grpc::reflection(
+            .add_service(totilove_common::grpc::reflection(
                 totilove_proto::auth::v1::auth_service_server::SERVICE_NAME,
             )?)
             .add_service(AuthServiceServer::new(self.api))
-            .serve_with_incoming_shutdown(totilove_kit::grpc::incoming(self.listener), shutdown)
+            .serve_with_incoming_shutdown(totilove_common::grpc::incoming(self.listener), shutdown)
             .await;
         probe.abort();
         privacy_sync.abort();

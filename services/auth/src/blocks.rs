@@ -8,7 +8,7 @@
 
 use fred::{clients::Pool, interfaces::KeysInterface};
 use sqlx::PgPool;
-use totilove_kit::{Error, redis::block_generation_key};
+use totilove_common::{Error, redis::block_generation_key};
 
 use crate::{audit::Event, domain::UserId, redis::connected, users::UserCard};
 

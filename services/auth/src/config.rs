@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use totilove_kit::config::{self, Secret, Source};
+use totilove_common::config::{self, Secret, Source};
 
 use crate::passwords::HashCost;
 
@@ -17,7 +17,7 @@ pub struct Config {
     pub metrics_addr: Option<String>,
     /// Carries the password: never shown by `Debug`.
     pub database_url: Secret,
-    pub redis: totilove_kit::redis::Target,
+    pub redis: totilove_common::redis::Target,
     pub internal_token: Secret,
     /// HMAC key signing the session tokens (HS256); at least 32 bytes.
     pub jwt_secret: Secret,
@@ -71,9 +71,9 @@ impl Config {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let config = Self {
             listen_addr: src.var_or("AUTH_LISTEN_ADDR", "127.0.0.1:50051"),
-            metrics_addr: totilove_kit::metrics::addr_from(src),
+            metrics_addr: totilove_common::metrics::addr_from(src),
             database_url: src.secret("DATABASE_URL")?,
-            redis: totilove_kit::redis::Target::from_source(src)?,
+            redis: totilove_common::redis::Target::from_source(src)?,
             internal_token: src.secret("INTERNAL_TOKEN")?,
             jwt_secret: src.secret("JWT_SECRET")?,
             jwt_issuer: src.var_or("JWT_ISSUER", "totilove"),

@@ -4,7 +4,7 @@
 //! Every limit counts characters as Unicode scalar values, as `API.md` says.
 
 use chrono::{Months, NaiveDate, Utc};
-use totilove_kit::Error;
+use totilove_common::Error;
 
 fn chars(s: &str) -> usize {
     s.chars().count()

@@ -7,10 +7,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _telemetry = totilove_kit::telemetry::init("auth");
+    let _telemetry = totilove_common::telemetry::init("auth");
     let config = totilove_auth::Config::from_env()?;
     totilove_auth::Application::build(config)
         .await?
-        .run_until_stopped(totilove_kit::shutdown::signal())
+        .run_until_stopped(totilove_common::shutdown::signal())
         .await
 }

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use tokio::sync::{Semaphore, oneshot};
-use totilove_kit::Error;
+use totilove_common::Error;
 
 use crate::domain::{OfferedPassword, Password};
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use fred::{clients::Pool, interfaces::SetsInterface};
 use sqlx::PgPool;
-use totilove_kit::{Error, redis::HIDDEN_PEOPLE_KEY};
+use totilove_common::{Error, redis::HIDDEN_PEOPLE_KEY};
 
 use crate::{
     domain::UserId,

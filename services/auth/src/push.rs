@@ -13,7 +13,7 @@ use std::{net::IpAddr, sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use fred::{clients::Pool, interfaces::SetsInterface};
 use sqlx::PgPool;
-use totilove_kit::{Error, redis::PUSH_PEOPLE_KEY};
+use totilove_common::{Error, redis::PUSH_PEOPLE_KEY};
 
 use crate::{
     domain::UserId,

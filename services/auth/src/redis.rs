@@ -9,12 +9,12 @@ use fred::{
 };
 use sqlx::PgPool;
 use tokio::time::MissedTickBehavior;
-use totilove_kit::Error;
+use totilove_common::Error;
 
 /// A connected client of the pool, or `unavailable` at once when none is
-/// (see `totilove_kit::redis::connected`).
+/// (see `totilove_common::redis::connected`).
 pub fn connected(pool: &Pool) -> Result<&Client, Error> {
-    totilove_kit::redis::connected(pool).ok_or_else(|| Error::unavailable("the cache"))
+    totilove_common::redis::connected(pool).ok_or_else(|| Error::unavailable("the cache"))
 }
 
 /// Members per Redis command when a copy is rebuilt (commands stay short).

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use fred::clients::Pool;
-use totilove_kit::Error;
+use totilove_common::Error;
 
 use crate::windows::{self, Windows};
 

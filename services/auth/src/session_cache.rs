@@ -28,7 +28,7 @@ use fred::{
     types::{Expiration, ExpireOptions, InfoKind, SetOptions},
 };
 use serde::{Deserialize, Serialize};
-use totilove_kit::{Error, events::SESSION_REVOKED_CHANNEL, redis::Reconnections};
+use totilove_common::{Error, events::SESSION_REVOKED_CHANNEL, redis::Reconnections};
 
 use crate::{domain::UserId, redis::connected, sessions::SessionId};
 

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use totilove_kit::Error;
+use totilove_common::Error;
 
 use crate::{
     domain::{ClientInfo, UserId},

@@ -25,7 +25,7 @@ use std::{
 
 use chrono::{DateTime, Duration, Utc};
 use rand::{TryRngCore, rngs::OsRng};
-use totilove_kit::Error;
+use totilove_common::Error;
 
 use crate::{
     config::Config,
@@ -190,7 +190,7 @@ impl Sessions {
         });
         let Some(row) = alive else {
             return Err(Error::new(
-                totilove_kit::Code::Unauthorized,
+                totilove_common::Code::Unauthorized,
                 "the session has ended, log in again",
             ));
         };

@@ -27,7 +27,7 @@
 use std::{future::Future, time::Duration};
 
 use fred::clients::Pool;
-use totilove_kit::Error;
+use totilove_common::Error;
 
 use crate::windows::{self, Kept, Windows};
 

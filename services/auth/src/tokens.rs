@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use totilove_kit::{Error, config::Secret};
+use totilove_common::{Error, config::Secret};
 
 use crate::{domain::UserId, sessions::SessionId};
 

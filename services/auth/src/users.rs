@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 use sqlx::PgPool;
-use totilove_kit::{Code, Error};
+use totilove_common::{Code, Error};
 
 use crate::domain::{Email, LoginName, Profile, ProfileUpdate, UserId, Username};
 

@@ -20,7 +20,7 @@ use fred::{
     types::ExpireOptions,
 };
 use tokio::time::Instant;
-use totilove_kit::Error;
+use totilove_common::Error;
 
 use crate::redis::connected;
 

@@ -2,7 +2,7 @@
 //! back to protobuf; nothing deeper sees a proto type.
 
 use tonic::{Request, Response, Status as GrpcStatus};
-use totilove_kit::{Error, time::to_timestamp};
+use totilove_common::{Error, time::to_timestamp};
 use totilove_proto::message::v1 as pb;
 
 use crate::{

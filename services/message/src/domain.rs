@@ -2,7 +2,7 @@
 //! don't validate"): nothing deeper sees a raw proto field.
 
 use chrono::{DateTime, Utc};
-use totilove_kit::{Error, events::MessageJson, time::rfc3339};
+use totilove_common::{Error, events::MessageJson, time::rfc3339};
 use uuid::Uuid;
 
 /// The most characters (Unicode scalar values) a message may hold.

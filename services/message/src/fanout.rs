@@ -7,12 +7,12 @@
 //!
 //! Every message event carries `prev_id`, the id of the previous message to
 //! or from that person, so a gateway notices a lost event and repairs the gap
-//! with `Sync` (see `totilove_kit::events`).
+//! with `Sync` (see `totilove_common::events`).
 
 use std::collections::{BTreeMap, HashMap};
 
 use tokio::{sync::mpsc, task::JoinHandle};
-use totilove_kit::{events::Event, trace_context};
+use totilove_common::{events::Event, trace_context};
 
 use crate::{
     cache::{Cache, MessagesRound, StatusChange, chat_key, conversations_key},

@@ -21,7 +21,7 @@ use std::{future::Future, time::Duration};
 use fred::clients::Pool as RedisPool;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use totilove_kit::{
+use totilove_common::{
     config::{self, Secret, Source},
     health::{self, Store as HealthStore},
     metrics::Exporter,
@@ -53,7 +53,7 @@ pub struct Config {
     pub metrics_addr: Option<String>,
     /// Carries the password: never shown by `Debug`.
     pub database_url: Secret,
-    pub redis: totilove_kit::redis::Target,
+    pub redis: totilove_common::redis::Target,
     /// Where the auth service is (`AUTH_URL`), for user lookups and blocks.
     pub auth_url: String,
     pub internal_token: Secret,
@@ -92,9 +92,9 @@ impl Config {
     pub fn from_source(src: &impl Source) -> anyhow::Result<Self> {
         Ok(Self {
             listen_addr: src.var_or("MESSAGE_LISTEN_ADDR", "127.0.0.1:50052"),
-            metrics_addr: totilove_kit::metrics::addr_from(src),
+            metrics_addr: totilove_common::metrics::addr_from(src),
             database_url: src.secret("DATABASE_URL")?,
-            redis: totilove_kit::redis::Target::from_source(src)?,
+            redis: totilove_common::redis::Target::from_source(src)?,
             auth_url: src.var_or("AUTH_URL", "http://127.0.0.1:50051"),
             internal_token: src.secret("INTERNAL_TOKEN")?,
             db_pool_size: src.parse_or("MESSAGE_DB_POOL_SIZE", 16)?,
@@ -131,7 +131,7 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let mut metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
-        let db = totilove_kit::postgres::connect_and_migrate(
+        let db = totilove_common::postgres::connect_and_migrate(
             config.database_url.expose(),
             "message",
             config.db_pool_size.max(2),
@@ -139,12 +139,12 @@ impl Application {
             &sqlx::migrate!("./migrations"),
         )
         .await?;
-        let redis = totilove_kit::redis::connect(&config.redis, config.redis_pool_size).await?;
+        let redis = totilove_common::redis::connect(&config.redis, config.redis_pool_size).await?;
         if let Some(metrics) = metrics.as_mut() {
             metrics.watch_postgres(db.clone());
             metrics.watch_redis(redis.clone());
         }
-        let listener = totilove_kit::grpc::bind(&config.listen_addr).await?;
+        let listener = totilove_common::grpc::bind(&config.listen_addr).await?;
         Ok(Self {
             listener,
             metrics,
@@ -218,13 +218,13 @@ impl Application {
             pusher,
         };
 
-        let served = totilove_kit::grpc::server(&config.internal_token)
+        let served = totilove_common::grpc::server(&config.internal_token)
             .add_service(health_service)
-            .add_service(totilove_kit::grpc::reflection(
+            .add_service(totilove_common::grpc::reflection(
                 totilove_proto::message::v1::message_service_server::SERVICE_NAME,
             )?)
             .add_service(MessageServiceServer::new(MessageApi { messages }))
-            .serve_with_incoming_shutdown(totilove_kit::grpc::incoming(listener), shutdown)
+            .serve_with_incoming_shutdown(totilove_common::grpc::incoming(listener), shutdown)
             .await;
 
         // The server is gone with every handle on the queues: the writer

@@ -13,7 +13,7 @@ use std::{
 };
 
 use tokio::sync::OnceCell;
-use totilove_kit::{
+use totilove_common::{
     Error,
     config::Secret,
     grpc::{Intercepted, Outbound},
@@ -41,7 +41,7 @@ impl People {
     pub fn new(auth_url: &str, token: &Secret) -> anyhow::Result<Self> {
         Ok(Self {
             auth: AuthServiceClient::with_interceptor(
-                totilove_kit::grpc::counted_channel(auth_url)?,
+                totilove_common::grpc::counted_channel(auth_url)?,
                 Outbound::new(token)?,
             ),
             exists: Arc::new(Memo::new(Duration::MAX, SHORT_MEMORY)),

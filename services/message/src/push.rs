@@ -22,7 +22,7 @@ use http_body_util::Full;
 use p256::{elliptic_curve::sec1::ToEncodedPoint, pkcs8::EncodePrivateKey};
 use serde::Serialize;
 use tokio::{sync::mpsc, task::JoinHandle};
-use totilove_kit::{
+use totilove_common::{
     config::Secret,
     grpc::{Intercepted, Outbound},
     redis::{ONLINE_PEOPLE_KEY, PUSH_PEOPLE_KEY},
@@ -148,7 +148,7 @@ impl Pusher {
             http,
             redis,
             auth: AuthServiceClient::with_interceptor(
-                totilove_kit::grpc::counted_channel(auth_url)?,
+                totilove_common::grpc::counted_channel(auth_url)?,
                 Outbound::new(token)?,
             ),
             ttl: settings.ttl,
@@ -295,7 +295,7 @@ impl Worker {
     /// Of `people`, those who may have a subscription and are not online,
     /// in one round trip.
     async fn offline_subscribers(&self, people: Vec<i64>) -> anyhow::Result<Vec<i64>> {
-        let client = totilove_kit::redis::connected(&self.redis)
+        let client = totilove_common::redis::connected(&self.redis)
             .ok_or_else(|| anyhow::anyhow!("Redis is unreachable"))?;
         let pipeline = client.pipeline();
         let () = pipeline.smismember(PUSH_PEOPLE_KEY, people.clone()).await?;

@@ -10,7 +10,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fred::{clients::Pool as RedisPool, interfaces::KeysInterface, types::ExpireOptions};
-use totilove_kit::Error;
+use totilove_common::Error;
 
 use crate::{audit, domain::UserId, store::Store};
 
@@ -170,7 +170,7 @@ impl Reports {
     async fn count_in_redis(&self, key: &str) -> Result<i64, fred::error::Error> {
         // A client that is not connected would wait for the command timeout
         // before failing: let the report through at once instead.
-        let Some(client) = totilove_kit::redis::connected(&self.redis) else {
+        let Some(client) = totilove_common::redis::connected(&self.redis) else {
             return Err(fred::error::Error::new(
                 fred::error::ErrorKind::IO,
                 "not connected",

@@ -1,6 +1,6 @@
 //! What the message service does, in domain terms; `api.rs` maps gRPC onto it.
 
-use totilove_kit::{Code, Error};
+use totilove_common::{Code, Error};
 
 use crate::{
     admission::Admission,

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use totilove_kit::Error;
+use totilove_common::Error;
 
 use crate::domain::{Cursor, HistoryQuery, Message, Page, Pair, Status, UserId};
 
@@ -269,7 +269,7 @@ impl Store {
     }
 }
 
-/// Our error for a PostgreSQL failure: the kit's mapping (503 while it
+/// Our error for a PostgreSQL failure: the common crate's mapping (503 while it
 /// cannot serve), plus 503 for a transaction PostgreSQL rolled back to break
 /// a deadlock or a serialization conflict (class 40): trying again works.
 pub fn db_error(e: sqlx::Error) -> Error {

@@ -21,7 +21,7 @@ use tokio::{
     sync::{mpsc, oneshot},
     task::JoinHandle,
 };
-use totilove_kit::{
+use totilove_common::{
     Code, Error,
     metrics::seconds_since,
     trace_context::{self, Conversation, TARGET},

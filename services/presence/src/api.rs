@@ -1,9 +1,9 @@
 //! The gRPC edge: requests are parsed into domain types here, Redis failures
-//! become `unavailable` (kit's error table), and changes are handed to the
+//! become `unavailable` (the common error table), and changes are handed to the
 //! fan-out.
 
 use tonic::{Request, Response, Status};
-use totilove_kit::{Error, events::UserCard};
+use totilove_common::{Error, events::UserCard};
 use totilove_proto::presence::v1 as pb;
 
 use crate::{
@@ -129,7 +129,7 @@ impl pb::presence_service_server::PresenceService for PresenceApi {
             .map(|s| pb::Presence {
                 user_id: s.user.get(),
                 online: s.online,
-                last_seen: s.last_seen.map(totilove_kit::time::to_timestamp),
+                last_seen: s.last_seen.map(totilove_common::time::to_timestamp),
             })
             .collect();
         Ok(Response::new(pb::GetPresenceResponse { presence }))

@@ -14,7 +14,7 @@ use std::{
 
 use fred::{clients::Pool, interfaces::KeysInterface};
 use tonic::Status;
-use totilove_kit::{
+use totilove_common::{
     config::Secret,
     grpc::{Intercepted, Outbound},
     redis::{Reconnections, block_generation_key},
@@ -60,11 +60,11 @@ impl Audience {
         let outbound = Outbound::new(token)?;
         Ok(Self {
             messages: MessageServiceClient::with_interceptor(
-                totilove_kit::grpc::counted_channel(message_url)?,
+                totilove_common::grpc::counted_channel(message_url)?,
                 outbound.clone(),
             ),
             auth: AuthServiceClient::with_interceptor(
-                totilove_kit::grpc::counted_channel(auth_url)?,
+                totilove_common::grpc::counted_channel(auth_url)?,
                 outbound,
             ),
             reconnections: Reconnections::watch(&redis),
@@ -115,7 +115,7 @@ impl Audience {
     /// asked, so an answer is never remembered under a generation newer
     /// than the one it was given under.
     async fn generations(&self, user: UserId, partner: UserId) -> Option<Generations> {
-        let client = totilove_kit::redis::connected(&self.redis)?;
+        let client = totilove_common::redis::connected(&self.redis)?;
         let keys = vec![
             block_generation_key(user.get()),
             block_generation_key(partner.get()),

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use totilove_kit::Error;
+use totilove_common::Error;
 
 /// A person's id (positive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,6 +1,6 @@
 //! Telling the audience: presence changes and typing are resolved to their
 //! audience and published on each recipient's channel
-//! (`totilove_kit::events::user_channel`), the pub/sub path messages ride.
+//! (`totilove_common::events::user_channel`), the pub/sub path messages ride.
 //!
 //! Work goes through a few bounded queues, sharded by the person concerned:
 //! one worker per shard keeps each person's changes in order (an online
@@ -26,7 +26,7 @@ use tokio::{
     sync::mpsc::{self, error::TrySendError},
     task::JoinHandle,
 };
-use totilove_kit::{
+use totilove_common::{
     events::{Event, UserCard, user_channel},
     redis::HIDDEN_PEOPLE_KEY,
 };
@@ -144,7 +144,7 @@ async fn work(mut queue: mpsc::Receiver<Notice>, redis: Pool, audience: Arc<Audi
                     online,
                     last_seen: last_seen
                         .map(to_the_minute)
-                        .map(totilove_kit::time::rfc3339),
+                        .map(totilove_common::time::rfc3339),
                 };
                 (recipients, event)
             }
@@ -207,7 +207,7 @@ async fn work(mut queue: mpsc::Receiver<Notice>, redis: Pool, audience: Arc<Audi
 /// as hidden: a missed event heals at the next one, a hidden person shown
 /// online would not be undone.
 async fn hides(redis: &Pool, user: UserId) -> bool {
-    let Some(client) = totilove_kit::redis::connected(redis) else {
+    let Some(client) = totilove_common::redis::connected(redis) else {
         return true;
     };
     match client.sismember(HIDDEN_PEOPLE_KEY, user.get()).await {

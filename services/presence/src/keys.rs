@@ -6,7 +6,7 @@
 use crate::domain::UserId;
 
 /// SET of the ids of people announced online (an offline event removes them).
-pub use totilove_kit::redis::ONLINE_PEOPLE_KEY as ONLINE_USERS;
+pub use totilove_common::redis::ONLINE_PEOPLE_KEY as ONLINE_USERS;
 /// ZSET `{user}|{gateway}|{connection}` → expiry (ms since the epoch) of every
 /// live socket: what heartbeats refresh and the sweeper expires.
 pub const CONNECTIONS: &str = "presence:connections";

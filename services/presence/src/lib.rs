@@ -21,7 +21,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use fred::clients::Pool as RedisPool;
 use tokio::{net::TcpListener, task::JoinHandle};
-use totilove_kit::{
+use totilove_common::{
     config::{self, Secret, Source},
     health::{self, Store as HealthStore},
     metrics::Exporter,
@@ -48,7 +48,7 @@ pub struct Config {
     pub listen_addr: String,
     /// Where `/metrics` is served (`METRICS_ADDR`); unset: not served.
     pub metrics_addr: Option<String>,
-    pub redis: totilove_kit::redis::Target,
+    pub redis: totilove_common::redis::Target,
     pub internal_token: Secret,
     /// The message service (`MESSAGE_URL`): who shares a conversation with whom.
     pub message_url: String,
@@ -87,8 +87,8 @@ impl Config {
     pub fn from_source(src: &impl Source) -> anyhow::Result<Self> {
         let config = Self {
             listen_addr: src.var_or("PRESENCE_LISTEN_ADDR", "127.0.0.1:50053"),
-            metrics_addr: totilove_kit::metrics::addr_from(src),
-            redis: totilove_kit::redis::Target::from_source(src)?,
+            metrics_addr: totilove_common::metrics::addr_from(src),
+            redis: totilove_common::redis::Target::from_source(src)?,
             internal_token: src.secret("INTERNAL_TOKEN")?,
             message_url: src.var_or("MESSAGE_URL", "http://127.0.0.1:50052"),
             auth_url: src.var_or("AUTH_URL", "http://127.0.0.1:50051"),
@@ -143,7 +143,7 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let mut metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;
-        let redis = totilove_kit::redis::connect(&config.redis, config.redis_pool_size).await?;
+        let redis = totilove_common::redis::connect(&config.redis, config.redis_pool_size).await?;
         if let Some(metrics) = metrics.as_mut() {
             metrics.watch_redis(redis.clone());
         }
@@ -154,7 +154,7 @@ impl Application {
             redis.clone(),
             config.audience_cache,
         )?;
-        let listener = totilove_kit::grpc::bind(&config.listen_addr).await?;
+        let listener = totilove_common::grpc::bind(&config.listen_addr).await?;
         Ok(Self {
             listener,
             metrics,
@@ -200,13 +200,13 @@ impl Application {
         )));
         let service = PresenceServiceServer::new(PresenceApi { store, fanout })
             .max_decoding_message_size(MAX_REQUEST_BYTES);
-        let served = totilove_kit::grpc::server(&self.config.internal_token)
+        let served = totilove_common::grpc::server(&self.config.internal_token)
             .add_service(health_service)
-            .add_service(totilove_kit::grpc::reflection(
+            .add_service(totilove_common::grpc::reflection(
                 totilove_proto::presence::v1::presence_service_server::SERVICE_NAME,
             )?)
             .add_service(service)
-            .serve_with_incoming_shutdown(totilove_kit::grpc::incoming(self.listener), shutdown)
+            .serve_with_incoming_shutdown(totilove_common::grpc::incoming(self.listener), shutdown)
             .await;
         drop(background);
         Ok(served?)

@@ -8,7 +8,7 @@ use fred::{
     interfaces::{KeysInterface, SetsInterface},
     types::Value,
 };
-use totilove_kit::redis::HIDDEN_PEOPLE_KEY;
+use totilove_common::redis::HIDDEN_PEOPLE_KEY;
 
 use crate::{
     domain::UserId,

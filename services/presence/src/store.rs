@@ -45,7 +45,7 @@ impl Store {
     /// fails at once rather than after the command timeout: a caller gets
     /// `unavailable` in microseconds, not seconds.
     pub(crate) fn client(&self) -> Result<&Client, RedisError> {
-        totilove_kit::redis::connected(&self.redis)
+        totilove_common::redis::connected(&self.redis)
             .ok_or_else(|| RedisError::new(ErrorKind::IO, "Redis is not connected"))
     }
 }
@@ -83,7 +83,7 @@ mod tests {
             .expect("a time")
             .with_timezone(&Utc);
         assert_eq!(
-            totilove_kit::time::rfc3339(to_the_minute(t)),
+            totilove_common::time::rfc3339(to_the_minute(t)),
             "2026-11-25T18:04:00.000Z"
         );
     }

@@ -54,7 +54,7 @@ pub async fn run(store: Store, fanout: Fanout, every: Duration) {
         }
         // Once a tick, one SCARD, only when metrics are served: the count is
         // the same for every instance (take the max over them, not the sum).
-        if totilove_kit::metrics::enabled()
+        if totilove_common::metrics::enabled()
             && let Ok(online) = store.online_count().await
         {
             metrics::gauge!("totilove_presence_online_users").set(online as f64);

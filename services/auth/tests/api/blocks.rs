@@ -1,6 +1,6 @@
 //! Blocks: idempotent, either direction counts, never oneself.
 
-use totilove_kit::{Code, Error};
+use totilove_common::{Code, Error};
 use totilove_proto::auth::v1::{
     BlockRequest, BlockedAmongRequest, IsBlockedRequest, ListBlocksRequest,
 };

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use fred::{clients::Pool, interfaces::KeysInterface};
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
-use totilove_kit::{Error, grpc::Outbound};
+use totilove_common::{Error, grpc::Outbound};
 use totilove_proto::auth::v1::{
     self as pb, ClientInfo, LoginRequest, LoginResponse, RegisterRequest, ValidateTokenRequest,
     ValidateTokenResponse, auth_service_client::AuthServiceClient,
@@ -162,8 +162,8 @@ impl TestApp {
 
     /// A Redis client of the test's own server (for looking at keys).
     pub async fn redis(&self) -> Pool {
-        totilove_kit::redis::connect(
-            &totilove_kit::redis::Target::plain(self.system.redis.url()),
+        totilove_common::redis::connect(
+            &totilove_common::redis::Target::plain(self.system.redis.url()),
             1,
         )
         .await

@@ -8,7 +8,7 @@ use crate::helpers::TestApp;
 async fn a_call_without_the_internal_credential_is_refused() {
     let app = TestApp::start().await;
     let alice = app.register("alice").await;
-    let channel = totilove_kit::grpc::channel(&app.system.auth[0].url).expect("a channel");
+    let channel = totilove_common::grpc::channel(&app.system.auth[0].url).expect("a channel");
     let status = AuthServiceClient::new(channel)
         .get_user(GetUserRequest {
             user_id: alice.id,
@@ -22,9 +22,10 @@ async fn a_call_without_the_internal_credential_is_refused() {
 #[tokio::test]
 async fn a_call_with_a_wrong_credential_is_refused() {
     let app = TestApp::start().await;
-    let channel = totilove_kit::grpc::channel(&app.system.auth[0].url).expect("a channel");
-    let wrong = totilove_kit::grpc::Outbound::new(&totilove_kit::config::Secret::new("guess"))
-        .expect("an interceptor");
+    let channel = totilove_common::grpc::channel(&app.system.auth[0].url).expect("a channel");
+    let wrong =
+        totilove_common::grpc::Outbound::new(&totilove_common::config::Secret::new("guess"))
+            .expect("an interceptor");
     let status = AuthServiceClient::with_interceptor(channel, wrong)
         .get_user(GetUserRequest {
             user_id: 1,
@@ -37,14 +38,14 @@ async fn a_call_with_a_wrong_credential_is_refused() {
 
 /// Asks the service's gRPC reflection which services it serves.
 async fn listed_services(
-    credential: Option<totilove_kit::grpc::Outbound>,
+    credential: Option<totilove_common::grpc::Outbound>,
     url: &str,
 ) -> Result<Vec<String>, tonic::Status> {
     use tonic_reflection::pb::v1::{
         ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
         server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
     };
-    let channel = totilove_kit::grpc::channel(url).expect("a channel");
+    let channel = totilove_common::grpc::channel(url).expect("a channel");
     let ask = futures::stream::iter([ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
@@ -72,7 +73,7 @@ async fn listed_services(
 async fn reflection_lists_the_service_to_holders_of_the_credential_only() {
     let app = TestApp::start().await;
     let url = &app.system.auth[0].url;
-    let credential = totilove_kit::grpc::Outbound::new(&totilove_kit::config::Secret::new(
+    let credential = totilove_common::grpc::Outbound::new(&totilove_common::config::Secret::new(
         totilove_testkit::INTERNAL_TOKEN,
     ))
     .expect("an interceptor");

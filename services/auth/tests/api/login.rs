@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use totilove_kit::Code;
+use totilove_common::Code;
 
 use crate::helpers::{PASSWORD, TestApp};
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use tokio::{net::TcpListener, task::JoinHandle};
-use totilove_kit::Code;
+use totilove_common::Code;
 use totilove_testkit::TestSystem;
 
 use crate::helpers::{PASSWORD, TestApp};

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use fred::interfaces::{KeysInterface, SetsInterface};
-use totilove_kit::{Code, Error, redis::HIDDEN_PEOPLE_KEY};
+use totilove_common::{Code, Error, redis::HIDDEN_PEOPLE_KEY};
 use totilove_proto::auth::v1::{
     GetPrivacyRequest, Privacy, UpdatePrivacyRequest, UpdatePrivacyResponse,
 };

@@ -1,7 +1,7 @@
 //! People's cards and profiles: reading, updating, clearing, validating.
 
 use chrono::{Datelike, Utc};
-use totilove_kit::{Code, Error};
+use totilove_common::{Code, Error};
 use totilove_proto::auth::v1::{
     GetUserRequest, GetUserResponse, GetUsersRequest, Profile, UpdateProfileRequest,
 };

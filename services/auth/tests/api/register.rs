@@ -1,6 +1,6 @@
 //! Register: the new card, each invalid field, names taken in any case.
 
-use totilove_kit::Code;
+use totilove_common::Code;
 
 use crate::helpers::{PASSWORD, TestApp};
 

@@ -1,6 +1,6 @@
 //! Searching people by name prefix, page by page.
 
-use totilove_kit::{Code, Error};
+use totilove_common::{Code, Error};
 use totilove_proto::auth::v1::{
     BlockRequest, Profile, SearchUsersRequest, SearchUsersResponse, UpdateProfileRequest,
 };

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use totilove_kit::Code;
+use totilove_common::Code;
 use totilove_proto::auth::v1::{ListSessionsRequest, RevokeSessionRequest};
 
 use crate::helpers::{Session, TestApp, client, eventually};
 
 impl TestApp {
-    async fn revoke(&self, user_id: i64, session_id: &str) -> Result<(), totilove_kit::Error> {
+    async fn revoke(&self, user_id: i64, session_id: &str) -> Result<(), totilove_common::Error> {
         self.auth()
             .revoke_session(RevokeSessionRequest {
                 user_id,
@@ -287,7 +287,7 @@ async fn an_ended_session_is_announced_to_the_gateways() {
     subscriber.init().await.expect("connected");
     let mut announcements = subscriber.message_rx();
     subscriber
-        .subscribe(totilove_kit::events::SESSION_REVOKED_CHANNEL)
+        .subscribe(totilove_common::events::SESSION_REVOKED_CHANNEL)
         .await
         .expect("subscribed");
 
@@ -321,7 +321,7 @@ async fn a_logout_holds_on_every_replica_while_redis_refuses_writes() {
             second
                 .validate_token(ValidateTokenRequest { token })
                 .await
-                .map_err(totilove_kit::Error::from)
+                .map_err(totilove_common::Error::from)
         }
     };
     let (_, session) = app.signed_in("alice").await;

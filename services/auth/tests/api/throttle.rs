@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use totilove_kit::{Code, Error};
+use totilove_common::{Code, Error};
 
 use crate::helpers::{PASSWORD, TestApp};
 

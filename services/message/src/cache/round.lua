@@ -72,7 +72,7 @@ for p = 1, people do
   at = at + 2 * n
 end
 
--- The JSON of totilove_kit::events::Event::Message. The traceparent is the
+-- The JSON of totilove_common::events::Event::Message. The traceparent is the
 -- service's own (hex digits and dashes), safe inside a JSON string as is.
 local events = tonumber(take())
 for _ = 1, events do

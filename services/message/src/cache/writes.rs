@@ -6,7 +6,7 @@ use fred::{
     interfaces::{ClientLike, PubsubInterface},
     types::Value,
 };
-use totilove_kit::events::{Event, user_channel};
+use totilove_common::events::{Event, user_channel};
 
 use super::{Cache, HISTORY_CAP, chat_key, conversations_key, entry, scripts, ticket_key};
 use crate::domain::{Message, Pair, Status};

@@ -1,6 +1,6 @@
 //! Conversations, partners and sync.
 
-use totilove_kit::{Code, Error};
+use totilove_common::{Code, Error};
 use totilove_proto::message::v1::{
     ConversationsRequest, HeadRequest, PartnersRequest, SyncRequest,
 };

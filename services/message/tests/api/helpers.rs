@@ -11,11 +11,11 @@ use fred::{
 use sqlx::{Connection, PgConnection};
 use tokio::sync::broadcast;
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
-use totilove_kit::{
+use totilove_common::{
     Code, Error,
     events::{Event, user_channel},
 };
-use totilove_kit::{config::Secret, grpc::Outbound};
+use totilove_common::{config::Secret, grpc::Outbound};
 use totilove_proto::{
     auth::v1::{BlockRequest, RegisterRequest},
     message::v1::{
@@ -202,7 +202,7 @@ pub async fn another_message_service(app: &App, overrides: &[(&str, &str)]) -> C
     tokio::spawn(service.run_until_stopped(std::future::pending()));
     let token = Secret::new(settings["INTERNAL_TOKEN"].clone());
     MessageServiceClient::with_interceptor(
-        totilove_kit::grpc::channel(&url).expect("a URL"),
+        totilove_common::grpc::channel(&url).expect("a URL"),
         Outbound::new(&token).expect("a token"),
     )
 }

@@ -1,6 +1,6 @@
 //! History paging: newest first pages, `before`, `after`, `has_more`, limits.
 
-use totilove_kit::Code;
+use totilove_common::Code;
 
 use crate::helpers::{App, code, ids};
 

@@ -8,7 +8,7 @@ use tokio::{
     net::{TcpListener, TcpStream},
     sync::watch,
 };
-use totilove_kit::Code;
+use totilove_common::Code;
 use uuid::Uuid;
 
 use crate::helpers::{App, Client, PATIENCE, another_message_service, code, send};

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use totilove_kit::{Code, Error};
+use totilove_common::{Code, Error};
 use totilove_proto::message::v1::ReportRequest;
 
 use crate::helpers::{App, Client, another_message_service, audit_trail, code, db};

@@ -1,7 +1,7 @@
 //! Sending: storing, idempotent retries, validation, who may message whom.
 
 use futures::future::join_all;
-use totilove_kit::Code;
+use totilove_common::Code;
 use totilove_proto::message::v1::MessageStatus;
 use uuid::Uuid;
 

@@ -1,7 +1,7 @@
 //! Delivered and read marks: statuses, unread counts, and the `status` event
 //! to the sender.
 
-use totilove_kit::{Code, Error, events::Event};
+use totilove_common::{Code, Error, events::Event};
 use totilove_proto::message::v1::{
     ConversationsRequest, MarkDeliveredRequest, MarkReadRequest, MessageStatus,
 };

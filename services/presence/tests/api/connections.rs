@@ -137,7 +137,7 @@ async fn a_blocked_partner_receives_no_presence_and_no_typing() {
     assert_online(&carols.next().await, alice);
     assert!(matches!(
         carols.next().await,
-        totilove_kit::events::Event::Typing { typing: true, .. }
+        totilove_common::events::Event::Typing { typing: true, .. }
     ));
     bobs.expect_nothing_for(Duration::from_millis(500)).await;
 }
@@ -148,7 +148,7 @@ async fn a_blocked_partner_receives_no_presence_and_no_typing() {
 /// block can hold it back.)
 #[tokio::test]
 async fn a_block_silences_typing_at_once_and_an_unblock_restores_it() {
-    use totilove_kit::events::Event;
+    use totilove_common::events::Event;
     let system = start().await;
     let (alice, bob) = partners(&system).await;
     let mut bobs = Inbox::of(&system, bob).await;

@@ -10,7 +10,7 @@ use fred::{
 };
 use tokio::sync::broadcast;
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
-use totilove_kit::{
+use totilove_common::{
     config::Secret,
     events::{Event, user_channel},
     grpc::Outbound,
@@ -113,7 +113,7 @@ impl Drop for LonePresence {
 
 impl Setup for LonePresence {
     fn presence(&self) -> PresenceClient {
-        let channel = totilove_kit::grpc::channel(&self.url).expect("a URL");
+        let channel = totilove_common::grpc::channel(&self.url).expect("a URL");
         let outbound = Outbound::new(&Secret::new(LONE_TOKEN)).expect("a token");
         PresenceServiceClient::with_interceptor(channel, outbound)
     }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::Timelike;
-use totilove_kit::events::Event;
+use totilove_common::events::Event;
 use totilove_proto::{
     auth::v1::UpdatePrivacyRequest,
     presence::v1::{GetPresenceRequest, Presence, PrivacyChangedRequest},
@@ -137,7 +137,7 @@ async fn last_seen_is_given_to_the_minute() {
         .await
         .last_seen
         .expect("a last_seen");
-    let looked_up = totilove_kit::time::from_timestamp(&looked_up);
+    let looked_up = totilove_common::time::from_timestamp(&looked_up);
     assert_eq!((looked_up.second(), looked_up.nanosecond()), (0, 0));
-    assert_eq!(totilove_kit::time::rfc3339(looked_up), announced);
+    assert_eq!(totilove_common::time::rfc3339(looked_up), announced);
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use fred::interfaces::KeysInterface;
-use totilove_kit::events::Event;
+use totilove_common::events::Event;
 
 use crate::helpers::*;
 

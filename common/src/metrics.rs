@@ -212,20 +212,20 @@ mod tests {
     #[tokio::test]
     async fn the_listener_serves_recorded_metrics_as_prometheus_text() {
         let exporter = Exporter::serve("127.0.0.1:0").await.expect("binds");
-        metrics::counter!("totilove_kit_test_total", "kind" => "unit").increment(2);
-        metrics::histogram!("totilove_kit_test_duration_seconds").record(0.003);
+        metrics::counter!("totilove_common_test_total", "kind" => "unit").increment(2);
+        metrics::histogram!("totilove_common_test_duration_seconds").record(0.003);
         recorder().run_upkeep();
 
         let body = get(exporter.addr(), "/metrics").await;
         assert!(body.starts_with("HTTP/1.1 200"), "{body}");
         assert!(body.contains("text/plain; version=0.0.4"), "{body}");
         assert!(
-            body.contains("totilove_kit_test_total{kind=\"unit\"} 2"),
+            body.contains("totilove_common_test_total{kind=\"unit\"} 2"),
             "{body}"
         );
         // Latencies are real histograms with the buckets in seconds.
         assert!(
-            body.contains("totilove_kit_test_duration_seconds_bucket{le=\"0.005\"} 1"),
+            body.contains("totilove_common_test_duration_seconds_bucket{le=\"0.005\"} 1"),
             "{body}"
         );
         assert!(
