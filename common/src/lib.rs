@@ -5,6 +5,7 @@
 
 mod balance;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
@@ -18,4 +19,5 @@ pub mod telemetry;
 pub mod time;
 pub mod trace_context;
 
+pub use domain::{MessageStatus, UserId};
 pub use error::{Code, Error};

@@ -86,7 +86,7 @@ impl Cache {
     /// A connected client, or `None` at once while Redis is unreachable (the
     /// caller falls back instead of waiting for a command timeout).
     fn client(&self) -> Option<&Client> {
-        totilove_common::redis::connected(&self.redis)
+        totilove_common::redis::connected(&self.redis).ok()
     }
 
     /// A conversation's cached window, oldest first, or the ticket to fill it.

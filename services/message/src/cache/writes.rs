@@ -6,10 +6,13 @@ use fred::{
     interfaces::{ClientLike, PubsubInterface},
     types::Value,
 };
-use totilove_common::events::{Event, user_channel};
+use totilove_common::{
+    MessageStatus,
+    events::{Event, user_channel},
+};
 
 use super::{Cache, HISTORY_CAP, chat_key, conversations_key, entry, scripts, ticket_key};
-use crate::domain::{Message, Pair, Status};
+use crate::domain::{Message, Pair};
 
 /// The arguments of one `round.lua` call, built batch by batch: what every
 /// committed message does to the cache, and its two events.
@@ -178,7 +181,7 @@ pub struct StatusChange<'a> {
     /// Whose messages changed (and who is told).
     pub sender: i64,
     pub bound: i64,
-    pub status: Status,
+    pub status: MessageStatus,
     /// The sender's `status` event; `None` when it must not be told (a
     /// block between the two).
     pub event: Option<&'a Event>,
