@@ -233,7 +233,7 @@ impl Admission {
             i64::from(inner.limit.burst).into(),
         ];
         match ADMIT
-            .call::<(u64, String, String)>(client, keys, args)
+            .evalsha_with_reload::<(u64, String, String), _, _>(client, keys, args)
             .await
         {
             Ok((wait_ms, sender_gen, receiver_gen)) => Some(Answer {

@@ -120,7 +120,7 @@ impl Cache {
         }
         args.push(((round.events.len() / EVENT_ARGS) as i64).into());
         args.extend(round.events.iter().cloned());
-        let written: Result<i64, _> = scripts::ROUND.call(client, keys, args).await;
+        let written: Result<i64, _> = scripts::ROUND.evalsha_with_reload(client, keys, args).await;
         if let Err(e) = written {
             tracing::warn!(error = %e, "after-commit cache writes and events failed");
             self.dirty.mark(round.cache_keys());
@@ -149,7 +149,8 @@ impl Cache {
         for c in changes {
             at.push(queued);
             queued += 1 + usize::from(c.event.is_some());
-            let (command, all) = scripts::STATUS.command(true, &keys_of(c), &args_of(c));
+            let (command, all) =
+                scripts::evalsha_command(&scripts::STATUS, &keys_of(c), &args_of(c));
             let _: Result<(), _> = pipeline.custom(command, all).await;
             if let Some(event) = c.event {
                 let _: Result<(), _> = pipeline
@@ -163,7 +164,7 @@ impl Cache {
                 Some(Ok(_)) => {}
                 Some(Err(e)) if scripts::is_noscript(e) => {
                     let retried: Result<i64, _> = scripts::STATUS
-                        .call(client, keys_of(c).to_vec(), args_of(c))
+                        .evalsha_with_reload(client, keys_of(c).to_vec(), args_of(c))
                         .await;
                     if retried.is_err() {
                         self.dirty.mark([chat_key(c.pair)]);
