@@ -1,7 +1,8 @@
 //! What every Totilove binary shares: configuration from the environment,
 //! telemetry, graceful shutdown, the error-code table used by both gRPC and
 //! HTTP, the internal gRPC plumbing (credential + trace context), health
-//! probes of the stores, and the PostgreSQL / Redis connection setup.
+//! probes of the stores, the PostgreSQL / Redis connection setup, and the
+//! domain values every service passes (`UserId`, `MessageStatus`).
 
 mod balance;
 pub mod config;
