@@ -12,6 +12,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::MessageStatus;
+
 /// The pub/sub channel of one person's events.
 pub fn user_channel(user_id: i64) -> String {
     format!("user:{user_id}:events")
@@ -30,8 +32,7 @@ pub struct MessageJson {
     pub content: String,
     /// RFC 3339, UTC, milliseconds.
     pub created_at: String,
-    /// `sent`, `delivered` or `read`.
-    pub status: String,
+    pub status: MessageStatus,
     pub client_msg_id: String,
 }
 
@@ -53,7 +54,7 @@ pub enum Event {
     Status {
         with: i64,
         up_to_id: i64,
-        status: String,
+        status: MessageStatus,
     },
     /// Someone the channel's person shares a conversation with came online or went offline.
     Presence {
@@ -104,7 +105,7 @@ mod tests {
             receiver_id: 2,
             content: "hi".into(),
             created_at: "2026-12-07T00:00:00.000Z".into(),
-            status: "sent".into(),
+            status: MessageStatus::Sent,
             client_msg_id: "c".into(),
         }
     }
@@ -125,6 +126,8 @@ mod tests {
             serde_json::to_string(&message()).unwrap_or_default()
         );
         let traced = Event::from_json(&raw).expect("readable");
+        // The bytes round.lua builds by hand are the ones serde writes.
+        assert_eq!(traced.to_json(), raw);
         assert_eq!(
             traced,
             Event::Message {

@@ -232,12 +232,35 @@ pub async fn connect(target: &Target, size: usize) -> anyhow::Result<Pool> {
     Ok(pool)
 }
 
-/// A connected client of the pool, or `None` at once while none is: a
-/// command sent while the pool reconnects would wait for the command timeout
-/// (2 s) before failing, and every caller has a faster answer to give.
-pub fn connected(pool: &Pool) -> Option<&Client> {
+/// A connected client of the pool, or [`NotConnected`] at once while none
+/// is: a command sent while the pool reconnects would wait for the command
+/// timeout (2 s) before failing, and every caller has a faster answer to
+/// give. The one check of every service (`.ok()` where the caller falls back).
+pub fn connected(pool: &Pool) -> Result<&Client, NotConnected> {
     let client = pool.next_connected();
-    client.is_connected().then_some(client)
+    if client.is_connected() {
+        Ok(client)
+    } else {
+        Err(NotConnected)
+    }
+}
+
+/// No connection of the pool is up. Becomes the `unavailable` answer of the
+/// error table, or fred's IO error for code whose errors are fred's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Redis is not connected")]
+pub struct NotConnected;
+
+impl From<NotConnected> for crate::Error {
+    fn from(_: NotConnected) -> Self {
+        crate::Error::unavailable("the cache")
+    }
+}
+
+impl From<NotConnected> for fred::error::Error {
+    fn from(e: NotConnected) -> Self {
+        fred::error::Error::new(fred::error::ErrorKind::IO, e.to_string())
+    }
 }
 
 /// Notices that a pool reconnected: what was learned from the Redis before

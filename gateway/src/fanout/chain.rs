@@ -24,6 +24,7 @@ use tokio::{
     time::Instant,
 };
 use totilove_common::{
+    MessageStatus,
     events::{Event, MessageJson, user_channel},
     trace_context::{self, Conversation, TARGET},
 };
@@ -322,7 +323,7 @@ impl Chain {
                 let frame = ServerEvent::Status {
                     with,
                     up_to_id,
-                    status: &status,
+                    status,
                 }
                 .to_frame();
                 self.broadcast(frame, Priority::Essential);
@@ -366,7 +367,8 @@ impl Chain {
     /// event (a repaired message has none: its delivery is a trace of its own).
     fn deliver(&mut self, message: MessageJson, traceparent: Option<&str>) {
         self.last_id = Some(message.id);
-        let to_me = message.receiver_id == self.shared.user_id && message.status == "sent";
+        let to_me =
+            message.receiver_id == self.shared.user_id && message.status == MessageStatus::Sent;
         let (sender_id, id) = (message.sender_id, message.id);
         let span = tracing::info_span!(
             target: TARGET,

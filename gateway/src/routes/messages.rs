@@ -13,6 +13,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use totilove_common::{
+    MessageStatus as CommonStatus,
     events::MessageJson,
     trace_context::{Conversation, TARGET},
 };
@@ -42,9 +43,9 @@ pub fn router() -> Router<AppState> {
 /// The API's `message`, from the message service's. The one conversion.
 pub fn message_json(m: pb::Message) -> MessageJson {
     let status = match MessageStatus::try_from(m.status) {
-        Ok(MessageStatus::Delivered) => "delivered",
-        Ok(MessageStatus::Read) => "read",
-        _ => "sent",
+        Ok(MessageStatus::Delivered) => CommonStatus::Delivered,
+        Ok(MessageStatus::Read) => CommonStatus::Read,
+        _ => CommonStatus::Sent,
     };
     MessageJson {
         id: m.id,
@@ -53,7 +54,7 @@ pub fn message_json(m: pb::Message) -> MessageJson {
         content: m.content,
         created_at: totilove_common::time::timestamp_rfc3339(m.created_at.as_ref())
             .unwrap_or_default(),
-        status: status.to_owned(),
+        status,
         client_msg_id: m.client_msg_id,
     }
 }
@@ -225,7 +226,7 @@ async fn mark_fetched_delivered(
 ) {
     let Some(up_to_id) = messages
         .iter()
-        .filter(|m| m.receiver_id == me && m.status == "sent")
+        .filter(|m| m.receiver_id == me && m.status == CommonStatus::Sent)
         .map(|m| m.id)
         .max()
     else {
@@ -243,9 +244,9 @@ async fn mark_fetched_delivered(
         Ok(_) => {
             for m in messages
                 .iter_mut()
-                .filter(|m| m.receiver_id == me && m.status == "sent")
+                .filter(|m| m.receiver_id == me && m.status == CommonStatus::Sent)
             {
-                m.status = "delivered".to_owned();
+                m.status = CommonStatus::Delivered;
             }
         }
         Err(status) => {

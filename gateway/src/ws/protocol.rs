@@ -5,7 +5,7 @@
 use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
-use totilove_common::events::MessageJson;
+use totilove_common::{MessageStatus, events::MessageJson};
 
 /// The contract's largest text frame (bytes of UTF-8).
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
@@ -150,7 +150,7 @@ pub enum ServerEvent<'a> {
     Status {
         with: i64,
         up_to_id: i64,
-        status: &'a str,
+        status: MessageStatus,
     },
     Presence {
         user_id: i64,

@@ -232,7 +232,7 @@ mod tests {
             receiver_id: if sender_id == ME { THEM } else { ME },
             content: format!("m{id}"),
             created_at: "2026-11-25T00:00:00.000Z".into(),
-            status: "sent".into(),
+            status: totilove_common::MessageStatus::Sent,
             client_msg_id: client_msg_id.into(),
         }
     }

@@ -240,7 +240,7 @@ async fn an_event_that_does_not_follow_the_chain_is_repaired_not_trusted() {
         receiver_id: bob.id,
         content: "forged".into(),
         created_at: "2026-11-25T00:00:00.000Z".into(),
-        status: "sent".into(),
+        status: totilove_common::MessageStatus::Sent,
         client_msg_id: new_id(),
     };
     let event = Event::Message {

@@ -72,7 +72,7 @@ impl Accounts {
         audit::record(
             &self.db,
             Event::Register,
-            Some(UserId(user.id)),
+            Some(UserId::from_stored(user.id)),
             client,
             json!({}),
         )
@@ -92,7 +92,7 @@ impl Accounts {
             Some(account) => format!("user:{}", account.id),
             None => format!("login:{}", login.normalized()),
         };
-        let user_id = account.as_ref().map(|a| UserId(a.id));
+        let user_id = account.as_ref().map(|a| UserId::from_stored(a.id));
         let known_address = self.is_known_address(user_id, &client.ip);
         let attempt = match self
             .throttle
@@ -118,7 +118,7 @@ impl Accounts {
             audit::record(&self.db, Event::LoginFailed, user_id, client, detail).await;
             return Err(invalid_credentials());
         };
-        let user_id = UserId(account.id);
+        let user_id = UserId::from_stored(account.id);
         let session = self.sessions.open(user_id, client).await?;
         self.throttle.succeeded(attempt).await;
         let subject = TokenSubject {

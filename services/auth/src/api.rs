@@ -120,7 +120,7 @@ impl AuthService for AuthApi {
     ) -> Result<Response<pb::ValidateTokenResponse>, Status> {
         let subject = self.accounts.validate(&request.get_ref().token).await?;
         Ok(Response::new(pb::ValidateTokenResponse {
-            user_id: subject.user_id.0,
+            user_id: subject.user_id.get(),
             session_id: subject.session_id.as_str().to_owned(),
         }))
     }
@@ -230,7 +230,7 @@ impl AuthService for AuthApi {
         request: Request<pb::SearchUsersRequest>,
     ) -> Result<Response<pb::SearchUsersResponse>, Status> {
         let req = request.into_inner();
-        let viewer = (req.viewer_id > 0).then_some(UserId(req.viewer_id));
+        let viewer = (req.viewer_id > 0).then_some(UserId::from_stored(req.viewer_id));
         let query = req.query.trim();
         if query.chars().count() > 100 {
             return Err(Error::invalid("q must be at most 100 characters long").into());

@@ -47,7 +47,7 @@ pub async fn record(
         "INSERT INTO system_logs (event, user_id, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(event.as_str())
-    .bind(user_id.map(|u| u.0))
+    .bind(user_id.map(|u| u.get()))
     .bind(&client.ip)
     .bind(&client.user_agent)
     .bind(detail)

@@ -8,9 +8,12 @@
 
 use fred::{clients::Pool, interfaces::KeysInterface};
 use sqlx::PgPool;
-use totilove_common::{Error, redis::block_generation_key};
+use totilove_common::{
+    Error,
+    redis::{block_generation_key, connected},
+};
 
-use crate::{audit::Event, domain::UserId, redis::connected, users::UserCard};
+use crate::{audit::Event, domain::UserId, users::UserCard};
 
 #[derive(Clone)]
 pub struct Blocks {
@@ -33,7 +36,12 @@ impl Blocks {
             tracing::warn!("Redis unreachable; block generations not moved");
             return Ok(());
         };
-        let pairs = [a, b].map(|u| (block_generation_key(u.0), rand::random::<u64>().to_string()));
+        let pairs = [a, b].map(|u| {
+            (
+                block_generation_key(u.get()),
+                rand::random::<u64>().to_string(),
+            )
+        });
         client.mset(pairs.to_vec()).await.map_err(|e| {
             tracing::error!(error = %e, "cannot move block generations");
             Error::unavailable("blocking")
@@ -41,7 +49,7 @@ impl Blocks {
     }
 
     /// Idempotent: blocking twice is one block.
-    #[tracing::instrument(name = "Block a person", skip_all, fields(user_id = blocker.0, target_id = blocked.0))]
+    #[tracing::instrument(name = "Block a person", skip_all, fields(user_id = blocker.get(), target_id = blocked.get()))]
     pub async fn block(&self, blocker: UserId, blocked: UserId) -> Result<(), Error> {
         if blocker == blocked {
             return Err(Error::invalid("cannot block yourself"));
@@ -57,8 +65,8 @@ impl Blocks {
                              SELECT $3, $1, jsonb_build_object('target_id', id) FROM target)
              SELECT EXISTS (SELECT 1 FROM target)",
         )
-        .bind(blocker.0)
-        .bind(blocked.0)
+        .bind(blocker.get())
+        .bind(blocked.get())
         .bind(Event::Block.as_str())
         .fetch_one(&self.db)
         .await?;
@@ -69,7 +77,7 @@ impl Blocks {
     }
 
     /// Idempotent: unblocking someone not blocked is fine; an unknown person is not.
-    #[tracing::instrument(name = "Unblock a person", skip_all, fields(user_id = blocker.0, target_id = blocked.0))]
+    #[tracing::instrument(name = "Unblock a person", skip_all, fields(user_id = blocker.get(), target_id = blocked.get()))]
     pub async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<(), Error> {
         let known: bool = sqlx::query_scalar(
             "WITH target AS (SELECT id FROM users WHERE id = $2),
@@ -78,8 +86,8 @@ impl Blocks {
                              SELECT $3, $1, jsonb_build_object('target_id', id) FROM target)
              SELECT EXISTS (SELECT 1 FROM target)",
         )
-        .bind(blocker.0)
-        .bind(blocked.0)
+        .bind(blocker.get())
+        .bind(blocked.get())
         .bind(Event::Unblock.as_str())
         .fetch_one(&self.db)
         .await?;
@@ -90,7 +98,7 @@ impl Blocks {
     }
 
     /// The people `blocker` blocks, by username.
-    #[tracing::instrument(name = "List blocked people", skip_all, fields(user_id = blocker.0))]
+    #[tracing::instrument(name = "List blocked people", skip_all, fields(user_id = blocker.get()))]
     pub async fn list(&self, blocker: UserId) -> Result<Vec<UserCard>, Error> {
         Ok(sqlx::query_as::<_, UserCard>(
             r#"SELECT u.id, u.username, u.display_name
@@ -98,13 +106,13 @@ impl Blocks {
                WHERE b.blocker_id = $1
                ORDER BY lower(u.username) COLLATE "C""#,
         )
-        .bind(blocker.0)
+        .bind(blocker.get())
         .fetch_all(&self.db)
         .await?)
     }
 
     /// Of `others`, those who block `user` or whom `user` blocks.
-    #[tracing::instrument(name = "Find blocks among people", skip_all, fields(user_id = user.0, count = others.len()))]
+    #[tracing::instrument(name = "Find blocks among people", skip_all, fields(user_id = user.get(), count = others.len()))]
     pub async fn among(&self, user: UserId, others: &[i64]) -> Result<Vec<i64>, Error> {
         Ok(sqlx::query_scalar(
             "SELECT blocked_id FROM blocks WHERE blocker_id = $1 AND blocked_id = ANY($2)
@@ -112,7 +120,7 @@ impl Blocks {
              SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id = ANY($2)
              ORDER BY 1",
         )
-        .bind(user.0)
+        .bind(user.get())
         .bind(others)
         .fetch_all(&self.db)
         .await?)
@@ -126,8 +134,8 @@ impl Blocks {
                             WHERE (blocker_id = $1 AND blocked_id = $2)
                                OR (blocker_id = $2 AND blocked_id = $1))",
         )
-        .bind(a.0)
-        .bind(b.0)
+        .bind(a.get())
+        .bind(b.get())
         .fetch_one(&self.db)
         .await?)
     }

@@ -10,19 +10,7 @@ fn chars(s: &str) -> usize {
     s.chars().count()
 }
 
-/// A user id: positive, as every id of the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct UserId(pub i64);
-
-impl UserId {
-    pub fn parse(raw: i64, field: &str) -> Result<Self, Error> {
-        if raw > 0 {
-            Ok(Self(raw))
-        } else {
-            Err(Error::invalid(format!("{field} must be a positive id")))
-        }
-    }
-}
+pub use totilove_common::UserId;
 
 /// 3–32 of `[A-Za-z0-9_.-]`; unique case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use fred::{clients::Pool, interfaces::SetsInterface};
 use sqlx::PgPool;
-use totilove_common::{Error, redis::HIDDEN_PEOPLE_KEY};
-
-use crate::{
-    domain::UserId,
-    redis::{IdSetCopy, connected},
+use totilove_common::{
+    Error,
+    redis::{HIDDEN_PEOPLE_KEY, connected},
 };
+
+use crate::{domain::UserId, redis::IdSetCopy};
 
 /// Who hides their presence. An update showing someone racing the sync can
 /// leave them hidden until the next one, which errs on the side of hiding.
@@ -65,19 +65,19 @@ impl Privacies {
     }
 
     /// `None` for an unknown person.
-    #[tracing::instrument(name = "Read privacy settings", skip_all, fields(user_id = user.0))]
+    #[tracing::instrument(name = "Read privacy settings", skip_all, fields(user_id = user.get()))]
     pub async fn get(&self, user: UserId) -> Result<Option<Privacy>, Error> {
         Ok(sqlx::query_as::<_, Privacy>(
             "SELECT show_online, send_read_receipts FROM users WHERE id = $1",
         )
-        .bind(user.0)
+        .bind(user.get())
         .fetch_optional(&self.db)
         .await?)
     }
 
     /// Writes the given settings, then the Redis copy of `show_online`.
     /// `None` for an unknown person.
-    #[tracing::instrument(name = "Update privacy settings", skip_all, fields(user_id = user.0))]
+    #[tracing::instrument(name = "Update privacy settings", skip_all, fields(user_id = user.get()))]
     pub async fn update(
         &self,
         user: UserId,
@@ -94,7 +94,7 @@ impl Privacies {
              WHERE u.id = $1
              RETURNING u.show_online, u.send_read_receipts, before.show_online",
         )
-        .bind(user.0)
+        .bind(user.get())
         .bind(update.show_online)
         .bind(update.send_read_receipts)
         .fetch_optional(&self.db)
@@ -104,7 +104,7 @@ impl Privacies {
         };
         // Written even when nothing changed: a retry also repairs the copy.
         if let Err(e) = self.copy(user, show_online).await {
-            tracing::warn!(error = %e, user_id = user.0,
+            tracing::warn!(error = %e, user_id = user.get(),
                 "could not copy show_online to Redis; the next sync will");
         }
         Ok(Some(Updated {
@@ -119,9 +119,9 @@ impl Privacies {
     async fn copy(&self, user: UserId, show_online: bool) -> Result<(), Error> {
         let redis = connected(&self.redis)?;
         let _: i64 = if show_online {
-            redis.srem(HIDDEN_PEOPLE_KEY, user.0).await?
+            redis.srem(HIDDEN_PEOPLE_KEY, user.get()).await?
         } else {
-            redis.sadd(HIDDEN_PEOPLE_KEY, user.0).await?
+            redis.sadd(HIDDEN_PEOPLE_KEY, user.get()).await?
         };
         Ok(())
     }

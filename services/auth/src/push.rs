@@ -13,13 +13,12 @@ use std::{net::IpAddr, sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use fred::{clients::Pool, interfaces::SetsInterface};
 use sqlx::PgPool;
-use totilove_common::{Error, redis::PUSH_PEOPLE_KEY};
-
-use crate::{
-    domain::UserId,
-    redis::{IdSetCopy, connected},
-    sessions::SessionId,
+use totilove_common::{
+    Error,
+    redis::{PUSH_PEOPLE_KEY, connected},
 };
+
+use crate::{domain::UserId, redis::IdSetCopy, sessions::SessionId};
 
 /// Longest endpoint accepted (real ones are 150–500 characters).
 const MAX_ENDPOINT_LEN: usize = 2048;
@@ -144,7 +143,7 @@ impl Pushes {
 
     /// Stores `subscription` for `session`, replacing the session's last one;
     /// `not_found` unless the session is `user`'s and alive.
-    #[tracing::instrument(name = "Store a push subscription", skip_all, fields(user_id = user.0))]
+    #[tracing::instrument(name = "Store a push subscription", skip_all, fields(user_id = user.get()))]
     pub async fn set(
         &self,
         user: UserId,
@@ -162,7 +161,7 @@ impl Pushes {
                 auth = EXCLUDED.auth, previews = EXCLUDED.previews, created_at = now()",
         )
         .bind(session.as_str())
-        .bind(user.0)
+        .bind(user.get())
         .bind(&subscription.endpoint)
         .bind(&subscription.p256dh)
         .bind(&subscription.auth)
@@ -178,7 +177,7 @@ impl Pushes {
         // Until this is written the message service does not look: the
         // sync adds it within seconds if this write fails.
         if let Err(e) = self.copy(user).await {
-            tracing::warn!(error = %e, user_id = user.0,
+            tracing::warn!(error = %e, user_id = user.get(),
                 "could not copy a push subscriber to Redis; the next sync will");
         }
         Ok(())
@@ -186,28 +185,28 @@ impl Pushes {
 
     async fn copy(&self, user: UserId) -> Result<(), Error> {
         let _: i64 = connected(&self.redis)?
-            .sadd(PUSH_PEOPLE_KEY, user.0)
+            .sadd(PUSH_PEOPLE_KEY, user.get())
             .await?;
         Ok(())
     }
 
     /// Forgets the subscription of one of `user`'s sessions (none: nothing).
-    #[tracing::instrument(name = "Delete a push subscription", skip_all, fields(user_id = user.0))]
+    #[tracing::instrument(name = "Delete a push subscription", skip_all, fields(user_id = user.get()))]
     pub async fn delete_for_session(&self, user: UserId, session: &SessionId) -> Result<(), Error> {
         sqlx::query("DELETE FROM push_subscriptions WHERE session_id = $1 AND user_id = $2")
             .bind(session.as_str())
-            .bind(user.0)
+            .bind(user.get())
             .execute(&self.db)
             .await?;
         Ok(())
     }
 
     /// Forgets `user`'s subscriptions to an endpoint the push service says is gone.
-    #[tracing::instrument(name = "Delete a gone push endpoint", skip_all, fields(user_id = user.0))]
+    #[tracing::instrument(name = "Delete a gone push endpoint", skip_all, fields(user_id = user.get()))]
     pub async fn delete_endpoint(&self, user: UserId, endpoint: &str) -> Result<(), Error> {
         sqlx::query("DELETE FROM push_subscriptions WHERE endpoint = $1 AND user_id = $2")
             .bind(endpoint)
-            .bind(user.0)
+            .bind(user.get())
             .execute(&self.db)
             .await?;
         Ok(())

@@ -3,19 +3,10 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use fred::{
-    clients::{Client, Pool},
-    interfaces::SetsInterface,
-};
+use fred::{clients::Pool, interfaces::SetsInterface};
 use sqlx::PgPool;
 use tokio::time::MissedTickBehavior;
-use totilove_common::Error;
-
-/// A connected client of the pool, or `unavailable` at once when none is
-/// (see `totilove_common::redis::connected`).
-pub fn connected(pool: &Pool) -> Result<&Client, Error> {
-    totilove_common::redis::connected(pool).ok_or_else(|| Error::unavailable("the cache"))
-}
+use totilove_common::{Error, redis::connected};
 
 /// Members per Redis command when a copy is rebuilt (commands stay short).
 const BATCH: usize = 1000;

@@ -28,16 +28,20 @@ use fred::{
     types::{Expiration, ExpireOptions, InfoKind, SetOptions},
 };
 use serde::{Deserialize, Serialize};
-use totilove_common::{Error, events::SESSION_REVOKED_CHANNEL, redis::Reconnections};
+use totilove_common::{
+    Error,
+    events::SESSION_REVOKED_CHANNEL,
+    redis::{Reconnections, connected},
+};
 
-use crate::{domain::UserId, redis::connected, sessions::SessionId};
+use crate::{domain::UserId, sessions::SessionId};
 
 fn session_key(id: &SessionId) -> String {
     format!("session:{}", id.as_str())
 }
 
 fn user_sessions_key(user_id: UserId) -> String {
-    format!("user_sessions:{}", user_id.0)
+    format!("user_sessions:{}", user_id.get())
 }
 
 /// What Redis keeps of a live session.
@@ -55,7 +59,7 @@ pub struct CachedSession {
 impl CachedSession {
     pub fn new(user_id: UserId, last_activity: DateTime<Utc>, expires_at: DateTime<Utc>) -> Self {
         Self {
-            user_id: user_id.0,
+            user_id: user_id.get(),
             last_activity_ms: last_activity.timestamp_millis(),
             expires_at_ms: expires_at.timestamp_millis(),
             instance: 0,
@@ -144,7 +148,7 @@ impl SessionCache {
             instance: self.current_instance().await?,
             ..*entry
         };
-        let set_key = user_sessions_key(UserId(entry.user_id));
+        let set_key = user_sessions_key(UserId::from_stored(entry.user_id));
         let set_ttl = self.lifetime.num_milliseconds();
         let pipeline = connected(&self.redis)?.pipeline();
         let () = pipeline
@@ -234,11 +238,11 @@ mod tests {
     fn the_ttl_ends_at_idle_timeout_or_expiry_whichever_is_first() {
         // Whole milliseconds, as the entry keeps them.
         let now = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("a time");
-        let entry = CachedSession::new(UserId(1), now, now + Duration::seconds(100));
+        let entry = CachedSession::new(UserId::from_stored(1), now, now + Duration::seconds(100));
         assert_eq!(entry.ttl_ms(now, Duration::seconds(10)), Some(10_000));
         assert_eq!(entry.ttl_ms(now, Duration::seconds(1000)), Some(100_000));
         let old = CachedSession::new(
-            UserId(1),
+            UserId::from_stored(1),
             now - Duration::seconds(20),
             now + Duration::hours(1),
         );

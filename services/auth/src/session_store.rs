@@ -39,7 +39,7 @@ impl SessionStore {
         Self { db }
     }
 
-    #[tracing::instrument(name = "Record a new session", skip_all, fields(user_id = user_id.0))]
+    #[tracing::instrument(name = "Record a new session", skip_all, fields(user_id = user_id.get()))]
     pub async fn insert(
         &self,
         id: &SessionId,
@@ -53,7 +53,7 @@ impl SessionStore {
              VALUES ($1, $2, $3, $3, $4, $5, $6)",
         )
         .bind(id.as_str())
-        .bind(user_id.0)
+        .bind(user_id.get())
         .bind(now)
         .bind(expires_at)
         .bind(&client.ip)
@@ -98,7 +98,7 @@ impl SessionStore {
 
     /// Revokes one of `user_id`'s live sessions; false when it is not theirs
     /// or has already ended.
-    #[tracing::instrument(name = "Revoke a session record", skip_all, fields(user_id = user_id.0))]
+    #[tracing::instrument(name = "Revoke a session record", skip_all, fields(user_id = user_id.get()))]
     pub async fn revoke(
         &self,
         id: &SessionId,
@@ -112,7 +112,7 @@ impl SessionStore {
                AND expires_at > $3 AND last_activity > $4",
         )
         .bind(id.as_str())
-        .bind(user_id.0)
+        .bind(user_id.get())
         .bind(now)
         .bind(idle_since)
         .execute(&self.db)
@@ -122,7 +122,7 @@ impl SessionStore {
     }
 
     /// `user_id`'s live sessions, newest first.
-    #[tracing::instrument(name = "List live session records", skip_all, fields(user_id = user_id.0))]
+    #[tracing::instrument(name = "List live session records", skip_all, fields(user_id = user_id.get()))]
     pub async fn list_alive(
         &self,
         user_id: UserId,
@@ -135,7 +135,7 @@ impl SessionStore {
              WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_activity > $3
              ORDER BY created_at DESC, id",
         )
-        .bind(user_id.0)
+        .bind(user_id.get())
         .bind(now)
         .bind(idle_since)
         .fetch_all(&self.db)
@@ -168,7 +168,7 @@ impl SessionStore {
 
     /// Whether `user_id` opened a session from `ip` since `since`, whether
     /// or not it has ended (index `user_sessions_by_user_ip`).
-    #[tracing::instrument(name = "Look for a login from this address", skip_all, fields(user_id = user_id.0))]
+    #[tracing::instrument(name = "Look for a login from this address", skip_all, fields(user_id = user_id.get()))]
     pub async fn opened_from(
         &self,
         user_id: UserId,
@@ -179,7 +179,7 @@ impl SessionStore {
             "SELECT EXISTS (SELECT 1 FROM user_sessions
                             WHERE user_id = $1 AND ip = $2 AND created_at > $3)",
         )
-        .bind(user_id.0)
+        .bind(user_id.get())
         .bind(ip)
         .bind(since)
         .fetch_one(&self.db)

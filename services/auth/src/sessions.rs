@@ -171,7 +171,7 @@ impl Sessions {
         let now = Utc::now();
         let cached = self.cache.get(&subject.session_id).await;
         if let Ok(Some(entry)) = &cached
-            && entry.user_id == subject.user_id.0
+            && entry.user_id == subject.user_id.get()
             && !self.unconfirmed().contains(&subject.session_id)
             && entry.expires_at() > now
             && entry.last_activity() > now - self.idle_timeout
@@ -186,7 +186,7 @@ impl Sessions {
         // asked, and `?` answers `unavailable`: never a pass.
         let row = self.store.find(&subject.session_id).await?;
         let alive = row.filter(|row| {
-            row.user_id == subject.user_id.0 && row.is_alive(now, now - self.idle_timeout)
+            row.user_id == subject.user_id.get() && row.is_alive(now, now - self.idle_timeout)
         });
         let Some(row) = alive else {
             return Err(Error::new(
@@ -233,7 +233,11 @@ impl Sessions {
             {
                 last_activity = now;
             }
-            let entry = CachedSession::new(UserId(row.user_id), last_activity, row.expires_at);
+            let entry = CachedSession::new(
+                UserId::from_stored(row.user_id),
+                last_activity,
+                row.expires_at,
+            );
             if let Err(e) = this.cache.put(&id, &entry).await {
                 tracing::debug!(error = %e, "session not re-warmed");
                 return;
@@ -247,7 +251,7 @@ impl Sessions {
                 Err(_) => false,
             };
             if !still_alive {
-                this.forget(UserId(row.user_id), id).await;
+                this.forget(UserId::from_stored(row.user_id), id).await;
             }
         });
     }
@@ -273,7 +277,7 @@ impl Sessions {
             .store
             .find(id)
             .await?
-            .is_some_and(|row| row.user_id == user_id.0))
+            .is_some_and(|row| row.user_id == user_id.get()))
     }
 
     /// Removes the Redis copy and announces the end; when Redis cannot be

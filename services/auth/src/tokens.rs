@@ -65,7 +65,7 @@ impl Tokens {
         expires_at: DateTime<Utc>,
     ) -> Result<String, Error> {
         let claims = Claims {
-            sub: subject.user_id.0.to_string(),
+            sub: subject.user_id.get().to_string(),
             sid: subject.session_id.as_str().to_owned(),
             iat: issued_at.timestamp(),
             exp: expires_at.timestamp(),
@@ -113,7 +113,7 @@ mod tests {
 
     fn subject() -> TokenSubject {
         TokenSubject {
-            user_id: UserId(7),
+            user_id: UserId::from_stored(7),
             session_id: SessionId::generate(),
         }
     }
@@ -124,7 +124,10 @@ mod tests {
         let token = tokens()
             .issue(&subject(), now, now + Duration::hours(1))
             .expect("signed");
-        assert_eq!(tokens().verify(&token).expect("valid").user_id, UserId(7));
+        assert_eq!(
+            tokens().verify(&token).expect("valid").user_id,
+            UserId::from_stored(7)
+        );
     }
 
     #[test]

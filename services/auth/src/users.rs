@@ -157,13 +157,13 @@ impl Users {
             .await?)
     }
 
-    #[tracing::instrument(name = "Read an account", skip_all, fields(user_id = id.0))]
+    #[tracing::instrument(name = "Read an account", skip_all, fields(user_id = id.get()))]
     pub async fn get(&self, id: UserId) -> Result<Option<UserRecord>, Error> {
         Ok(sqlx::query_as::<_, UserRecord>(
             "SELECT id, username, email, display_name, bio, birthdate, gender, location, avatar_url
              FROM users WHERE id = $1",
         )
-        .bind(id.0)
+        .bind(id.get())
         .fetch_optional(&self.db)
         .await?)
     }
@@ -205,7 +205,7 @@ impl Users {
         )
         .bind(like_prefix(query))
         .bind(after)
-        .bind(viewer.map(|v| v.0))
+        .bind(viewer.map(|v| v.get()))
         .bind(limit)
         .fetch_all(&self.db)
         .await?)
@@ -213,7 +213,7 @@ impl Users {
 
     /// Writes the listed fields; the whole profile afterwards. `None` for an
     /// unknown user.
-    #[tracing::instrument(name = "Update a profile", skip_all, fields(user_id = id.0))]
+    #[tracing::instrument(name = "Update a profile", skip_all, fields(user_id = id.get()))]
     pub async fn update_profile(
         &self,
         id: UserId,
@@ -231,7 +231,7 @@ impl Users {
              WHERE id = $1
              RETURNING id, username, email, display_name, bio, birthdate, gender, location, avatar_url",
         )
-        .bind(id.0)
+        .bind(id.get())
         .bind(update.display_name.is_some())
         .bind(update.display_name.clone().flatten())
         .bind(update.bio.is_some())

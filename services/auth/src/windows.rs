@@ -22,7 +22,7 @@ use fred::{
 use tokio::time::Instant;
 use totilove_common::Error;
 
-use crate::redis::connected;
+use totilove_common::redis::connected;
 
 /// Uncounts one count unless its window has ended meanwhile (a plain DECR
 /// would then create a counter without expiry).

@@ -159,7 +159,7 @@ impl Admission {
         if people.is_empty() {
             return Some(HashMap::new());
         }
-        let client = totilove_common::redis::connected(&self.inner.redis)?;
+        let client = totilove_common::redis::connected(&self.inner.redis).ok()?;
         let keys: Vec<String> = people.iter().map(|&p| block_generation_key(p)).collect();
         let values: Vec<Option<String>> = match client.mget(keys).await {
             Ok(values) => values,
@@ -222,7 +222,7 @@ impl Admission {
     /// The admission script's answer, or `None` when Redis cannot be used.
     async fn ask_redis(&self, sender: UserId, receiver: UserId) -> Option<Answer> {
         let inner = &self.inner;
-        let client = totilove_common::redis::connected(&inner.redis)?;
+        let client = totilove_common::redis::connected(&inner.redis).ok()?;
         let keys = vec![
             bucket_key(sender),
             block_generation_key(sender.get()),
@@ -233,7 +233,7 @@ impl Admission {
             i64::from(inner.limit.burst).into(),
         ];
         match ADMIT
-            .call::<(u64, String, String)>(client, keys, args)
+            .evalsha_with_reload::<(u64, String, String), _, _>(client, keys, args)
             .await
         {
             Ok((wait_ms, sender_gen, receiver_gen)) => Some(Answer {

@@ -2,13 +2,13 @@
 //! back to protobuf; nothing deeper sees a proto type.
 
 use tonic::{Request, Response, Status as GrpcStatus};
-use totilove_common::{Error, time::to_timestamp};
+use totilove_common::{Error, MessageStatus, time::to_timestamp};
 use totilove_proto::message::v1 as pb;
 
 use crate::{
     domain::{
         ClientMsgId, Content, HistoryQuery, MAX_SYNC_BYTES, MAX_SYNC_LIMIT, Message, NewMessage,
-        Pair, Status, UserId,
+        Pair, UserId,
     },
     reports::{NewReport, Note, Reason, ReportedMessages},
     service::Messages,
@@ -21,9 +21,9 @@ pub struct MessageApi {
 
 fn to_proto(m: Message) -> pb::Message {
     let status = match m.status {
-        Status::Sent => pb::MessageStatus::Sent,
-        Status::Delivered => pb::MessageStatus::Delivered,
-        Status::Read => pb::MessageStatus::Read,
+        MessageStatus::Sent => pb::MessageStatus::Sent,
+        MessageStatus::Delivered => pb::MessageStatus::Delivered,
+        MessageStatus::Read => pb::MessageStatus::Read,
     };
     pb::Message {
         id: m.id,
@@ -243,7 +243,7 @@ mod tests {
             receiver_id: 2,
             content: "x".repeat(bytes),
             client_msg_id: uuid::Uuid::new_v4(),
-            status: Status::Sent,
+            status: MessageStatus::Sent,
             created_at: chrono::Utc::now(),
         }
     }

@@ -2,7 +2,7 @@
 //! don't validate"): nothing deeper sees a raw proto field.
 
 use chrono::{DateTime, Utc};
-use totilove_common::{Error, events::MessageJson, time::rfc3339};
+use totilove_common::{Error, MessageStatus, events::MessageJson, time::rfc3339};
 use uuid::Uuid;
 
 /// The most characters (Unicode scalar values) a message may hold.
@@ -17,26 +17,7 @@ pub const MAX_SYNC_LIMIT: u32 = 1000;
 /// answer (tonic refuses more than 4 MiB) and in one socket's queue.
 pub const MAX_SYNC_BYTES: usize = 1024 * 1024;
 
-/// A person's id: a positive integer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UserId(i64);
-
-impl UserId {
-    /// `field` names the request field in the error.
-    pub fn parse(raw: i64, field: &str) -> Result<Self, Error> {
-        if raw > 0 {
-            Ok(Self(raw))
-        } else {
-            Err(Error::invalid(format!(
-                "{field} must be a positive user id"
-            )))
-        }
-    }
-
-    pub fn get(self) -> i64 {
-        self.0
-    }
-}
+pub use totilove_common::UserId;
 
 /// The two people of a conversation, smaller id first: the order the cache
 /// keys and the pair index use, whoever sent what.
@@ -121,46 +102,6 @@ impl ClientMsgId {
     }
 }
 
-/// Delivery state of a message; it only ever moves forward.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Status {
-    Sent = 1,
-    Delivered = 2,
-    Read = 3,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Sent => "sent",
-            Status::Delivered => "delivered",
-            Status::Read => "read",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "sent" => Some(Status::Sent),
-            "delivered" => Some(Status::Delivered),
-            "read" => Some(Status::Read),
-            _ => None,
-        }
-    }
-}
-
-impl TryFrom<i16> for Status {
-    type Error = String;
-
-    fn try_from(code: i16) -> Result<Self, String> {
-        match code {
-            1 => Ok(Status::Sent),
-            2 => Ok(Status::Delivered),
-            3 => Ok(Status::Read),
-            other => Err(format!("unknown message status {other}")),
-        }
-    }
-}
-
 /// A message to store, validated.
 #[derive(Clone, Debug)]
 pub struct NewMessage {
@@ -179,7 +120,7 @@ pub struct Message {
     pub content: String,
     pub client_msg_id: Uuid,
     #[sqlx(try_from = "i16")]
-    pub status: Status,
+    pub status: MessageStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -196,7 +137,7 @@ impl Message {
             receiver_id: self.receiver_id,
             content: self.content.clone(),
             created_at: rfc3339(self.created_at),
-            status: self.status.as_str().to_owned(),
+            status: self.status,
             client_msg_id: self.client_msg_id.to_string(),
         }
     }
@@ -209,7 +150,7 @@ impl Message {
             receiver_id: json.receiver_id,
             content: json.content,
             client_msg_id: Uuid::try_parse(&json.client_msg_id).ok()?,
-            status: Status::parse(&json.status)?,
+            status: json.status,
             created_at: DateTime::parse_from_rfc3339(&json.created_at)
                 .ok()?
                 .with_timezone(&Utc),
@@ -350,7 +291,7 @@ mod tests {
             receiver_id: 2,
             content: "hi".into(),
             client_msg_id: Uuid::nil(),
-            status: Status::Sent,
+            status: MessageStatus::Sent,
             created_at: DateTime::from_timestamp(1_700_000_000, 123_000_000).unwrap_or_default(),
         }
     }

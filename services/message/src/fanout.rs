@@ -12,11 +12,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use tokio::{sync::mpsc, task::JoinHandle};
-use totilove_common::{events::Event, trace_context};
+use totilove_common::{MessageStatus, events::Event, trace_context};
 
 use crate::{
     cache::{Cache, MessagesRound, StatusChange, chat_key, conversations_key},
-    domain::{Message, Pair, Status},
+    domain::{Message, Pair},
     push::Pusher,
     store::Marked,
 };
@@ -94,13 +94,13 @@ impl Fanout {
     /// After committed marks: the cached statuses, and a `status` event to
     /// each sender whose messages changed where `tell` (parallel to
     /// `marked`) allows, in one Redis round trip.
-    pub async fn statuses_changed(&self, marked: &[Marked], status: Status, tell: &[bool]) {
+    pub async fn statuses_changed(&self, marked: &[Marked], status: MessageStatus, tell: &[bool]) {
         let events: Vec<Event> = marked
             .iter()
             .map(|m| Event::Status {
                 with: m.reader,
                 up_to_id: m.changed_up_to_id,
-                status: status.as_str().to_owned(),
+                status,
             })
             .collect();
         let changes: Vec<StatusChange<'_>> = marked

@@ -295,8 +295,7 @@ impl Worker {
     /// Of `people`, those who may have a subscription and are not online,
     /// in one round trip.
     async fn offline_subscribers(&self, people: Vec<i64>) -> anyhow::Result<Vec<i64>> {
-        let client = totilove_common::redis::connected(&self.redis)
-            .ok_or_else(|| anyhow::anyhow!("Redis is unreachable"))?;
+        let client = totilove_common::redis::connected(&self.redis)?;
         let pipeline = client.pipeline();
         let () = pipeline.smismember(PUSH_PEOPLE_KEY, people.clone()).await?;
         let () = pipeline

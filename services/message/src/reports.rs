@@ -170,12 +170,7 @@ impl Reports {
     async fn count_in_redis(&self, key: &str) -> Result<i64, fred::error::Error> {
         // A client that is not connected would wait for the command timeout
         // before failing: let the report through at once instead.
-        let Some(client) = totilove_common::redis::connected(&self.redis) else {
-            return Err(fred::error::Error::new(
-                fred::error::ErrorKind::IO,
-                "not connected",
-            ));
-        };
+        let client = totilove_common::redis::connected(&self.redis)?;
         let pipeline = client.pipeline();
         let () = pipeline.incr(key).await?;
         // The key names its window, so the expiry only clears old keys away.

@@ -5,9 +5,9 @@ use std::{collections::BTreeMap, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use totilove_common::Error;
+use totilove_common::{Error, MessageStatus};
 
-use crate::domain::{Cursor, HistoryQuery, Message, Page, Pair, Status, UserId};
+use crate::domain::{Cursor, HistoryQuery, Message, Page, Pair, UserId};
 
 /// The most conversations listed at once (the API has no paging for them).
 pub const MAX_CONVERSATIONS: i64 = 1000;
@@ -50,10 +50,10 @@ pub enum MarkKind {
 
 impl MarkKind {
     /// The status the senders are shown the messages take.
-    pub fn shown(self) -> Status {
+    pub fn shown(self) -> MessageStatus {
         match self {
-            MarkKind::Read { receipts: true } => Status::Read,
-            MarkKind::Delivered | MarkKind::Read { receipts: false } => Status::Delivered,
+            MarkKind::Read { receipts: true } => MessageStatus::Read,
+            MarkKind::Delivered | MarkKind::Read { receipts: false } => MessageStatus::Delivered,
         }
     }
 }

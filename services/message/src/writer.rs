@@ -22,7 +22,7 @@ use tokio::{
     task::JoinHandle,
 };
 use totilove_common::{
-    Code, Error,
+    Code, Error, MessageStatus,
     metrics::seconds_since,
     trace_context::{self, Conversation, TARGET},
 };
@@ -30,7 +30,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
-    domain::{Message, NewMessage, Pair, Status},
+    domain::{Message, NewMessage, Pair},
     fanout::{Committed, Fanout},
     store::db_error,
 };
@@ -306,7 +306,7 @@ async fn persist(
                 receiver_id: m.receiver.get(),
                 content: m.content.as_str().to_owned(),
                 client_msg_id: m.client_msg_id.get(),
-                status: Status::Sent,
+                status: MessageStatus::Sent,
                 created_at,
             };
             new_messages.push(message.clone());

@@ -43,7 +43,7 @@ impl Store {
     pub async fn open(&self, c: &Connection, max: u32) -> Result<Opened, RedisError> {
         let expiry = now_ms() + millis(self.timings.connection_ttl);
         let answer: i64 = lua::OPEN
-            .run(
+            .evalsha_with_reload::<_, Vec<Key>, Vec<Value>>(
                 self.client()?,
                 vec![
                     keys::CONNECTIONS.into(),
@@ -73,7 +73,7 @@ impl Store {
         let now = now_ms();
         let deadline = now + millis(self.timings.offline_grace);
         let was_last: i64 = lua::CLOSE
-            .run(
+            .evalsha_with_reload::<_, Vec<Key>, Vec<Value>>(
                 self.client()?,
                 vec![
                     keys::CONNECTIONS.into(),
@@ -143,7 +143,7 @@ impl Store {
     pub async fn sweep(&self, limit: usize) -> Result<Sweep, RedisError> {
         let now = now_ms();
         let answer: Vec<Value> = lua::SWEEP
-            .run(
+            .evalsha_with_reload::<_, Vec<Key>, Vec<Value>>(
                 self.client()?,
                 vec![
                     Key::from(keys::CONNECTIONS),

@@ -1,36 +1,9 @@
 //! The service's domain types, parsed once at the gRPC edge ("parse, don't
 //! validate"): nothing deeper sees a raw protobuf field.
 
-use std::fmt;
-
 use totilove_common::Error;
 
-/// A person's id (positive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UserId(i64);
-
-impl UserId {
-    pub fn get(self) -> i64 {
-        self.0
-    }
-
-    /// Parses `raw`, naming `field` in the error.
-    pub fn parse(raw: i64, field: &str) -> Result<Self, Error> {
-        if raw > 0 {
-            Ok(Self(raw))
-        } else {
-            Err(Error::invalid(format!(
-                "{field} must be a positive user id"
-            )))
-        }
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+pub use totilove_common::UserId;
 
 /// Longest gateway or connection id accepted: they are stored once per live
 /// socket (twice, in two Redis structures), so they are kept short.
@@ -117,12 +90,5 @@ mod tests {
         assert!(ConnectionId::parse(String::new()).is_err());
         assert!(ConnectionId::parse("x".repeat(65)).is_err());
         assert!(ConnectionId::parse("3f2a-c0".into()).is_ok());
-    }
-
-    #[test]
-    fn user_ids_must_be_positive() {
-        assert!(UserId::parse(0, "user_id").is_err());
-        assert!(UserId::parse(-3, "user_id").is_err());
-        assert_eq!(UserId::parse(7, "user_id").map(UserId::get), Ok(7));
     }
 }

@@ -207,7 +207,7 @@ async fn work(mut queue: mpsc::Receiver<Notice>, redis: Pool, audience: Arc<Audi
 /// as hidden: a missed event heals at the next one, a hidden person shown
 /// online would not be undone.
 async fn hides(redis: &Pool, user: UserId) -> bool {
-    let Some(client) = totilove_common::redis::connected(redis) else {
+    let Ok(client) = totilove_common::redis::connected(redis) else {
         return true;
     };
     match client.sismember(HIDDEN_PEOPLE_KEY, user.get()).await {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use fred::{
     clients::{Client, Pool},
-    error::{Error as RedisError, ErrorKind},
+    error::Error as RedisError,
 };
 
 /// Items per Redis command in batched reads and writes. Every batch of a call
@@ -45,8 +45,7 @@ impl Store {
     /// fails at once rather than after the command timeout: a caller gets
     /// `unavailable` in microseconds, not seconds.
     pub(crate) fn client(&self) -> Result<&Client, RedisError> {
-        totilove_common::redis::connected(&self.redis)
-            .ok_or_else(|| RedisError::new(ErrorKind::IO, "Redis is not connected"))
+        Ok(totilove_common::redis::connected(&self.redis)?)
     }
 }
 

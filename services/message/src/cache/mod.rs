@@ -27,12 +27,11 @@ use futures::StreamExt;
 use fred::{
     clients::{Client, Pool as RedisPool},
     interfaces::KeysInterface,
-    types::Value,
+    types::{Value, scripts::Script},
 };
 
 use dirty::Cleanup;
 pub use dirty::DirtyKeys;
-use scripts::LuaScript;
 pub use writes::{MessagesRound, StatusChange};
 
 use crate::domain::{Message, Pair};
@@ -86,7 +85,7 @@ impl Cache {
     /// A connected client, or `None` at once while Redis is unreachable (the
     /// caller falls back instead of waiting for a command timeout).
     fn client(&self) -> Option<&Client> {
-        totilove_common::redis::connected(&self.redis)
+        totilove_common::redis::connected(&self.redis).ok()
     }
 
     /// A conversation's cached window, oldest first, or the ticket to fill it.
@@ -149,7 +148,7 @@ impl Cache {
         let ticket = format!("{:016x}", rand::random::<u64>());
         let ticket_key = ticket_key(&key);
         let answer: Result<(Option<String>, Vec<String>), _> = scripts::READ
-            .call(
+            .evalsha_with_reload(
                 client,
                 vec![key, ticket_key],
                 vec![Value::from(ticket), TICKET_TTL_SECS.into(), kind.into()],
@@ -167,13 +166,13 @@ impl Cache {
         }
     }
 
-    fn fill(&self, script: &'static LuaScript, key: String, args: Vec<Value>) {
+    fn fill(&self, script: &'static Script, key: String, args: Vec<Value>) {
         let Some(client) = self.client().cloned() else {
             return;
         };
         tokio::spawn(async move {
             let keys = vec![key.clone(), ticket_key(&key)];
-            let filled: Result<i64, _> = script.call(&client, keys, args).await;
+            let filled: Result<i64, _> = script.evalsha_with_reload(&client, keys, args).await;
             if let Err(e) = filled {
                 // A fill that failed wrote nothing or everything (scripts are
                 // atomic), and what it wrote was checked against its ticket.

@@ -72,8 +72,11 @@ for p = 1, people do
   at = at + 2 * n
 end
 
--- The JSON of totilove_common::events::Event::Message. The traceparent is the
--- service's own (hex digits and dashes), safe inside a JSON string as is.
+-- The JSON of totilove_common::events::Event::Message, byte for byte as serde
+-- writes it (tests/api/events.rs holds it to that): the entry is serde's
+-- already, so the text goes to Redis once, not once more per event. The
+-- traceparent is the service's own (hex digits and dashes), safe inside a
+-- JSON string as is.
 local events = tonumber(take())
 for _ = 1, events do
   local channel, prev_id, index, trace = take(), take(), tonumber(take()), take()

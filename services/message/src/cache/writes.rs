@@ -6,10 +6,13 @@ use fred::{
     interfaces::{ClientLike, PubsubInterface},
     types::Value,
 };
-use totilove_common::events::{Event, user_channel};
+use totilove_common::{
+    MessageStatus,
+    events::{Event, user_channel},
+};
 
 use super::{Cache, HISTORY_CAP, chat_key, conversations_key, entry, scripts, ticket_key};
-use crate::domain::{Message, Pair, Status};
+use crate::domain::{Message, Pair};
 
 /// The arguments of one `round.lua` call, built batch by batch: what every
 /// committed message does to the cache, and its two events.
@@ -117,7 +120,7 @@ impl Cache {
         }
         args.push(((round.events.len() / EVENT_ARGS) as i64).into());
         args.extend(round.events.iter().cloned());
-        let written: Result<i64, _> = scripts::ROUND.call(client, keys, args).await;
+        let written: Result<i64, _> = scripts::ROUND.evalsha_with_reload(client, keys, args).await;
         if let Err(e) = written {
             tracing::warn!(error = %e, "after-commit cache writes and events failed");
             self.dirty.mark(round.cache_keys());
@@ -146,7 +149,8 @@ impl Cache {
         for c in changes {
             at.push(queued);
             queued += 1 + usize::from(c.event.is_some());
-            let (command, all) = scripts::STATUS.command(true, &keys_of(c), &args_of(c));
+            let (command, all) =
+                scripts::evalsha_command(&scripts::STATUS, &keys_of(c), &args_of(c));
             let _: Result<(), _> = pipeline.custom(command, all).await;
             if let Some(event) = c.event {
                 let _: Result<(), _> = pipeline
@@ -160,7 +164,7 @@ impl Cache {
                 Some(Ok(_)) => {}
                 Some(Err(e)) if scripts::is_noscript(e) => {
                     let retried: Result<i64, _> = scripts::STATUS
-                        .call(client, keys_of(c).to_vec(), args_of(c))
+                        .evalsha_with_reload(client, keys_of(c).to_vec(), args_of(c))
                         .await;
                     if retried.is_err() {
                         self.dirty.mark([chat_key(c.pair)]);
@@ -178,7 +182,7 @@ pub struct StatusChange<'a> {
     /// Whose messages changed (and who is told).
     pub sender: i64,
     pub bound: i64,
-    pub status: Status,
+    pub status: MessageStatus,
     /// The sender's `status` event; `None` when it must not be told (a
     /// block between the two).
     pub event: Option<&'a Event>,

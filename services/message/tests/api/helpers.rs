@@ -257,6 +257,8 @@ pub struct Watcher {
     channels: HashMap<String, i64>,
     /// Per person, in arrival order.
     pub seen: HashMap<i64, Vec<Event>>,
+    /// The same events as published, byte for byte.
+    pub raw: HashMap<i64, Vec<String>>,
 }
 
 impl Watcher {
@@ -277,6 +279,7 @@ impl Watcher {
             events,
             channels,
             seen: HashMap::new(),
+            raw: HashMap::new(),
         }
     }
 
@@ -292,6 +295,7 @@ impl Watcher {
             let payload: String = next.value.convert().expect("a text payload");
             let event = Event::from_json(&payload).expect("a known event");
             self.seen.entry(person).or_default().push(event);
+            self.raw.entry(person).or_default().push(payload);
         }
     }
 

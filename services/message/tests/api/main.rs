@@ -3,6 +3,7 @@
 
 mod cache;
 mod conversations;
+mod events;
 mod helpers;
 mod history;
 mod ordering;

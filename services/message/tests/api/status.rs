@@ -48,7 +48,7 @@ async fn status_events(
                     with,
                     up_to_id,
                     status,
-                } => Some((*with, *up_to_id, status.clone())),
+                } => Some((*with, *up_to_id, status.as_str().to_owned())),
                 _ => None,
             })
             .collect()
