@@ -16,9 +16,8 @@ use sqlx::PgPool;
 use totilove_common::{Error, redis::PUSH_PEOPLE_KEY};
 
 use crate::{
-    domain::UserId,
+    domain::{SessionId, UserId},
     redis::{IdSetCopy, connected},
-    sessions::SessionId,
 };
 
 /// Longest endpoint accepted (real ones are 150–500 characters).

@@ -30,7 +30,10 @@ use fred::{
 use serde::{Deserialize, Serialize};
 use totilove_common::{Error, events::SESSION_REVOKED_CHANNEL, redis::Reconnections};
 
-use crate::{domain::UserId, redis::connected, sessions::SessionId};
+use crate::{
+    domain::{SessionId, UserId},
+    redis::connected,
+};
 
 fn session_key(id: &SessionId) -> String {
     format!("session:{}", id.as_str())
