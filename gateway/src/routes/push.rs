@@ -31,6 +31,7 @@ struct KeyReply {
     public_key: Option<String>,
 }
 
+#[tracing::instrument(name = "push.key", skip_all, fields(user_id = _me.user_id))]
 async fn key(State(state): State<AppState>, _me: CurrentUser) -> ApiResult<ApiJson<KeyReply>> {
     let key = state
         .messages()
@@ -67,6 +68,7 @@ fn base64url(value: &str, field: &str) -> Result<Vec<u8>, ApiError> {
 }
 
 /// 204 once stored for the caller's session; 400 naming the field.
+#[tracing::instrument(name = "push.subscribe", skip_all, fields(user_id = me.user_id))]
 async fn subscribe(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -90,6 +92,7 @@ async fn subscribe(
 }
 
 /// 204 whether or not the session had one.
+#[tracing::instrument(name = "push.unsubscribe", skip_all, fields(user_id = me.user_id))]
 async fn unsubscribe(State(state): State<AppState>, me: CurrentUser) -> ApiResult<StatusCode> {
     state
         .auth()

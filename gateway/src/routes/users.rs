@@ -53,6 +53,7 @@ struct SearchReply {
 
 /// One page of people whose username or display name starts with `q`
 /// (people blocked either way are left out by the auth service).
+#[tracing::instrument(name = "users.search", skip_all, fields(user_id = me.user_id))]
 async fn search(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -100,6 +101,7 @@ struct PersonReply {
 
 /// 404 for an unknown person and for one hidden by a block either way
 /// (the two are indistinguishable, so a block is not revealed).
+#[tracing::instrument(name = "users.show", skip_all, fields(user_id = me.user_id))]
 async fn show(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -146,6 +148,7 @@ async fn show(
 }
 
 /// 204, idempotent; 400 for myself, 404 for nobody.
+#[tracing::instrument(name = "users.block", skip_all, fields(user_id = me.user_id))]
 async fn block(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -163,6 +166,7 @@ async fn block(
 }
 
 /// 204, idempotent; 404 for nobody.
+#[tracing::instrument(name = "users.unblock", skip_all, fields(user_id = me.user_id))]
 async fn unblock(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -208,6 +212,7 @@ struct ReportReply {
 /// 202 `{report_id}`: filed for moderation (a later, human decision). The
 /// rules (reasons, note length, which messages, the rate limit) are the
 /// message service's, which keeps reports next to the messages they copy.
+#[tracing::instrument(name = "users.report", skip_all, fields(user_id = me.user_id))]
 async fn report(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -238,6 +243,7 @@ struct BlocksReply {
     users: Vec<UserJson>,
 }
 
+#[tracing::instrument(name = "users.blocks", skip_all, fields(user_id = me.user_id))]
 async fn blocks(State(state): State<AppState>, me: CurrentUser) -> ApiResult<ApiJson<BlocksReply>> {
     let reply = state
         .auth()
