@@ -1,5 +1,6 @@
 //! The gateway's side of the message service: every call that REST
-//! (`routes::messages`, `routes::conversations`), the socket (`ws::reader`)
+//! (`routes::messages`, `routes::conversations`, a report in `routes::users`,
+//! the push key in `routes::push`), the socket (`ws::reader`)
 //! and the fan-out (`fanout`) make to it, in the gateway's terms, and the one
 //! conversion of its messages into the API's JSON.
 //!
@@ -72,6 +73,15 @@ pub struct Conversation {
     pub other_user_id: i64,
     pub last_message: Option<MessageJson>,
     pub unread_count: i64,
+}
+
+/// A report about someone, as the reporter gave it (the service checks it).
+#[derive(Debug)]
+pub struct Report {
+    pub reported_id: i64,
+    pub reason: String,
+    pub message_ids: Vec<i64>,
+    pub note: Option<String>,
 }
 
 /// A delivery to report: `user_id` got the messages from `with_user_id` up to `up_to_id`.
@@ -269,6 +279,35 @@ impl Messaging {
                 unread_count: c.unread_count,
             })
             .collect())
+    }
+
+    /// Files a report for moderation; answers its id.
+    pub async fn report(&self, reporter_id: i64, report: Report) -> Result<i64, Error> {
+        Ok(self
+            .messages
+            .clone()
+            .report(pb::ReportRequest {
+                reporter_id,
+                reported_id: report.reported_id,
+                reason: report.reason,
+                message_ids: report.message_ids,
+                note: report.note,
+            })
+            .await?
+            .into_inner()
+            .report_id)
+    }
+
+    /// The Web Push public key; `None` when this deployment sends no pushes.
+    pub async fn push_key(&self) -> Result<Option<String>, Error> {
+        let key = self
+            .messages
+            .clone()
+            .push_key(pb::PushKeyRequest {})
+            .await?
+            .into_inner()
+            .public_key;
+        Ok((!key.is_empty()).then_some(key))
     }
 
     /// Whether `me` sends read receipts. Asked on every read, not remembered

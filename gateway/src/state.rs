@@ -28,7 +28,6 @@ pub struct AppState {
 struct Inner {
     config: Config,
     auth: AuthServiceClient<Intercepted>,
-    messages: MessageServiceClient<Intercepted>,
     messaging: Messaging,
     presence: PresenceServiceClient<Intercepted>,
     /// Live events to this instance's sockets.
@@ -79,13 +78,12 @@ impl AppState {
             GrpcMetrics::client(presence_channel),
             outbound,
         );
-        let messaging = Messaging::new(messages.clone(), auth.clone());
+        let messaging = Messaging::new(messages, auth.clone());
         let hub = Hub::start(&config, messaging.clone(), auth.clone(), presence.clone()).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 health,
                 auth,
-                messages,
                 messaging,
                 presence,
                 hub,
@@ -102,12 +100,6 @@ impl AppState {
     /// A handle on the auth service (tonic clients need `&mut self`; a clone is cheap).
     pub fn auth(&self) -> AuthServiceClient<Intercepted> {
         self.inner.auth.clone()
-    }
-
-    /// The message service's raw client, for the calls outside messaging
-    /// (reports, the push key).
-    pub fn messages(&self) -> MessageServiceClient<Intercepted> {
-        self.inner.messages.clone()
     }
 
     /// The message calls of REST, the socket and the fan-out.

@@ -12,7 +12,7 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
-use totilove_proto::{auth::v1 as pb, message::v1::PushKeyRequest};
+use totilove_proto::auth::v1 as pb;
 
 use crate::{
     http::{ApiError, ApiJson, ApiResult, CurrentUser},
@@ -33,15 +33,8 @@ struct KeyReply {
 
 #[tracing::instrument(name = "push.key", skip_all, fields(user_id = _me.user_id))]
 async fn key(State(state): State<AppState>, _me: CurrentUser) -> ApiResult<ApiJson<KeyReply>> {
-    let key = state
-        .messages()
-        .push_key(PushKeyRequest {})
-        .await?
-        .into_inner()
-        .public_key;
-    Ok(ApiJson(KeyReply {
-        public_key: (!key.is_empty()).then_some(key),
-    }))
+    let public_key = state.messaging().push_key().await?;
+    Ok(ApiJson(KeyReply { public_key }))
 }
 
 /// `PushSubscription.toJSON()` as a browser gives it, plus `previews`.

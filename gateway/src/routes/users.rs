@@ -7,12 +7,11 @@ use axum::{
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use totilove_proto::{
-    auth::v1 as pb, message::v1::ReportRequest, presence::v1::BlockChangedRequest,
-};
+use totilove_proto::{auth::v1 as pb, presence::v1::BlockChangedRequest};
 
 use crate::{
     http::{ApiError, ApiJson, ApiQuery, ApiResult, CurrentUser, PathId},
+    messaging::Report,
     presence,
     state::AppState,
     views::{ProfileJson, UserJson, required},
@@ -219,23 +218,14 @@ async fn report(
     PathId(id): PathId,
     ApiJson(body): ApiJson<ReportBody>,
 ) -> ApiResult<(StatusCode, ApiJson<ReportReply>)> {
-    let reply = state
-        .messages()
-        .report(ReportRequest {
-            reporter_id: me.user_id,
-            reported_id: id,
-            reason: body.reason,
-            message_ids: body.message_ids.unwrap_or_default(),
-            note: body.note,
-        })
-        .await?
-        .into_inner();
-    Ok((
-        StatusCode::ACCEPTED,
-        ApiJson(ReportReply {
-            report_id: reply.report_id,
-        }),
-    ))
+    let report = Report {
+        reported_id: id,
+        reason: body.reason,
+        message_ids: body.message_ids.unwrap_or_default(),
+        note: body.note,
+    };
+    let report_id = state.messaging().report(me.user_id, report).await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(ReportReply { report_id })))
 }
 
 #[derive(Serialize)]
