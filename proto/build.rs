@@ -18,10 +18,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::path::Path::new(&out).join("totilove_descriptor.bin"),
         prost::Message::encode_to_vec(&fds),
     )?;
-    // Default stubs answer UNIMPLEMENTED, so adding an RPC never breaks a
-    // service that has not implemented it yet.
-    tonic_prost_build::configure()
-        .generate_default_stubs(true)
-        .compile_fds(fds)?;
+    // No default stubs: every service implements every RPC of its proto,
+    // and one that does not fails to compile rather than answering
+    // UNIMPLEMENTED at run time.
+    tonic_prost_build::configure().compile_fds(fds)?;
     Ok(())
 }

@@ -4,7 +4,9 @@
 pub mod config;
 pub mod fanout;
 pub mod http;
+pub mod messaging;
 pub mod presence;
+pub mod protocol;
 pub mod routes;
 pub mod state;
 pub mod views;
@@ -38,8 +40,8 @@ impl Application {
         if let Some(metrics) = metrics.as_mut() {
             metrics.watch_redis(state.redis().clone());
         }
-        let hub = fanout::Hub::start(&state).await?;
-        let router = routes::router(state).layer(axum::Extension(hub.clone()));
+        let hub = state.hub().clone();
+        let router = routes::router(state);
         Ok(Self {
             listener,
             metrics,

@@ -1,5 +1,6 @@
 //! What every request handler shares: the settings, the gRPC clients of the
-//! three services and the Redis pool. Cloning is one `Arc` increment.
+//! three services (the message service's behind `messaging`), the Redis pool
+//! and the fan-out hub. Cloning is one `Arc` increment.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use totilove_proto::{
     presence::v1::presence_service_client::PresenceServiceClient,
 };
 
-use crate::Config;
+use crate::{Config, fanout::Hub, messaging::Messaging};
 
 /// The largest answer taken from the message service.
 const MAX_MESSAGE_ANSWER_BYTES: usize = 32 * 1024 * 1024;
@@ -27,8 +28,10 @@ pub struct AppState {
 struct Inner {
     config: Config,
     auth: AuthServiceClient<Intercepted>,
-    messages: MessageServiceClient<Intercepted>,
+    messaging: Messaging,
     presence: PresenceServiceClient<Intercepted>,
+    /// Live events to this instance's sockets.
+    hub: Hub,
     /// Health of each service, for `/readyz`.
     health: Health,
     redis: RedisPool,
@@ -46,37 +49,44 @@ pub struct Health {
 
 impl AppState {
     /// Connects lazily to the services (they may start later, or restart)
-    /// and to Redis (which may be down: the pool keeps trying).
+    /// and to Redis (which may be down: the pool keeps trying), and starts
+    /// the fan-out hub.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let outbound = Outbound::new(&config.internal_token)?;
-        let auth = totilove_common::grpc::channel(&config.auth_url)?;
-        let messages = totilove_common::grpc::channel(&config.message_url)?;
-        let presence = totilove_common::grpc::channel(&config.presence_url)?;
+        let auth_channel = totilove_common::grpc::channel(&config.auth_url)?;
+        let message_channel = totilove_common::grpc::channel(&config.message_url)?;
+        let presence_channel = totilove_common::grpc::channel(&config.presence_url)?;
         let redis = totilove_common::redis::connect(&config.redis, config.redis_pool_size).await?;
+        let health = Health {
+            auth: HealthClient::new(auth_channel.clone()),
+            message: HealthClient::new(message_channel.clone()),
+            presence: HealthClient::new(presence_channel.clone()),
+            last_down: Arc::default(),
+        };
+        let auth = AuthServiceClient::with_interceptor(
+            GrpcMetrics::client(auth_channel),
+            outbound.clone(),
+        );
+        // The conversation list can be 1000 last messages of 16 KB each,
+        // beyond tonic's default 4 MiB (sync pages are capped by the service).
+        let messages = MessageServiceClient::with_interceptor(
+            GrpcMetrics::client(message_channel),
+            outbound.clone(),
+        )
+        .max_decoding_message_size(MAX_MESSAGE_ANSWER_BYTES);
+        let presence = PresenceServiceClient::with_interceptor(
+            GrpcMetrics::client(presence_channel),
+            outbound,
+        );
+        let messaging = Messaging::new(messages, auth.clone());
+        let hub = Hub::start(&config, messaging.clone(), auth.clone(), presence.clone()).await?;
         Ok(Self {
             inner: Arc::new(Inner {
-                health: Health {
-                    auth: HealthClient::new(auth.clone()),
-                    message: HealthClient::new(messages.clone()),
-                    presence: HealthClient::new(presence.clone()),
-                    last_down: Arc::default(),
-                },
-                auth: AuthServiceClient::with_interceptor(
-                    GrpcMetrics::client(auth),
-                    outbound.clone(),
-                ),
-                // The conversation list can be 1000 last messages of 16 KB
-                // each, beyond tonic's default 4 MiB (sync pages are capped
-                // by the service).
-                messages: MessageServiceClient::with_interceptor(
-                    GrpcMetrics::client(messages),
-                    outbound.clone(),
-                )
-                .max_decoding_message_size(MAX_MESSAGE_ANSWER_BYTES),
-                presence: PresenceServiceClient::with_interceptor(
-                    GrpcMetrics::client(presence),
-                    outbound,
-                ),
+                health,
+                auth,
+                messaging,
+                presence,
+                hub,
                 redis,
                 config,
             }),
@@ -92,8 +102,13 @@ impl AppState {
         self.inner.auth.clone()
     }
 
-    pub fn messages(&self) -> MessageServiceClient<Intercepted> {
-        self.inner.messages.clone()
+    /// The message calls of REST, the socket and the fan-out.
+    pub fn messaging(&self) -> &Messaging {
+        &self.inner.messaging
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
     }
 
     pub fn presence(&self) -> PresenceServiceClient<Intercepted> {

@@ -28,15 +28,12 @@ use totilove_common::{
     events::{Event, MessageJson, user_channel},
     trace_context::{self, Conversation, TARGET},
 };
-use totilove_proto::message::v1::{
-    HeadRequest, SyncRequest, message_service_client::MessageServiceClient,
-};
 
 use super::{
     Inner, lock,
     outbox::{LiveMessage, Offer, Outgoing, Priority, SocketHandle},
 };
-use crate::{routes::messages::message_json, state::Intercepted, ws::protocol::ServerEvent};
+use crate::protocol::ServerEvent;
 
 /// Events waiting for one person's chain. They wait boxed: the queue
 /// allocates room for 32 at once, and an `Event` is 128 bytes.
@@ -189,18 +186,6 @@ async fn subscribe(hub: &Inner, shared: &UserChain, channel: &str) -> bool {
     false
 }
 
-/// The newest message id to or from `user_id` (0 when none).
-async fn head(
-    messages: &mut MessageServiceClient<Intercepted>,
-    user_id: i64,
-) -> Result<i64, tonic::Status> {
-    Ok(messages
-        .head(HeadRequest { user_id })
-        .await?
-        .into_inner()
-        .last_message_id)
-}
-
 impl Chain {
     /// Follows the person's events until the chain retires. Calls to the
     /// message service (the head, repairs) are retried with backoff, and
@@ -238,28 +223,22 @@ impl Chain {
     /// event), or one page of repair.
     async fn catch_up(&mut self) {
         let user_id = self.shared.user_id;
-        let mut messages = self.hub.messages.clone();
+        let messages = self.hub.messages.clone();
         let outcome = match self.last_id {
-            None => match tokio::time::timeout(RPC_TIMEOUT, head(&mut messages, user_id)).await {
+            None => match tokio::time::timeout(RPC_TIMEOUT, messages.head(user_id)).await {
                 Ok(Ok(head)) => {
                     self.last_id = Some(head);
                     self.shared.ready.send_replace(true);
                     Ok(())
                 }
-                Ok(Err(status)) => Err(format!("head: {:?}", status.code())),
+                Ok(Err(e)) => Err(format!("head: {}", e.code)),
                 Err(_) => Err("head: timed out".to_owned()),
             },
             Some(after) => {
-                let call = messages.sync(SyncRequest {
-                    user_id,
-                    after,
-                    limit: REPAIR_BATCH,
-                });
+                let call = messages.sync(user_id, after, REPAIR_BATCH);
                 match tokio::time::timeout(RPC_TIMEOUT, call).await {
                     Ok(Ok(reply)) => {
-                        let reply = reply.into_inner();
                         for message in reply.messages {
-                            let message = message_json(message);
                             if message.id > self.last_id.unwrap_or(after) {
                                 metrics::counter!("totilove_fanout_repaired_messages_total")
                                     .increment(1);
@@ -269,7 +248,7 @@ impl Chain {
                         self.behind = reply.more;
                         Ok(())
                     }
-                    Ok(Err(status)) => Err(format!("repair: {:?}", status.code())),
+                    Ok(Err(e)) => Err(format!("repair: {}", e.code)),
                     Err(_) => Err("repair: timed out".to_owned()),
                 }
             }

@@ -10,10 +10,9 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::Notify;
-use totilove_proto::message::v1::{MarkDeliveredBatchRequest, MarkDeliveredRequest};
-
 use super::{Inner, lock};
+use crate::messaging::Delivery;
+use tokio::sync::Notify;
 
 /// Marks per call (the message service's limit is higher).
 const MAX_PER_CALL: usize = 5_000;
@@ -49,20 +48,19 @@ pub(crate) async fn flush(hub: Arc<Inner>) {
         for chunk in batch.into_iter().collect::<Vec<_>>().chunks(MAX_PER_CALL) {
             let marks = chunk
                 .iter()
-                .map(|&((receiver, sender), up_to_id)| MarkDeliveredRequest {
+                .map(|&((receiver, sender), up_to_id)| Delivery {
                     user_id: receiver,
                     with_user_id: sender,
                     up_to_id,
                 })
                 .collect();
-            let mut messages = hub.messages.clone();
-            let call = messages.mark_delivered_batch(MarkDeliveredBatchRequest { marks });
+            let call = hub.messages.mark_delivered_batch(marks);
             match tokio::time::timeout(Duration::from_secs(5), call).await {
                 Ok(Ok(_)) => {}
                 // The messages stay `sent` until the receiver's next history
                 // read marks them; nothing else depends on it.
-                Ok(Err(status)) => {
-                    tracing::warn!(code = ?status.code(), "could not report deliveries");
+                Ok(Err(e)) => {
+                    tracing::warn!(code = %e.code, "could not report deliveries");
                 }
                 Err(_) => tracing::warn!("reporting deliveries timed out"),
             }

@@ -37,9 +37,9 @@ use tokio::{
     sync::{Notify, mpsc, watch},
     task::JoinHandle,
 };
+use totilove_common::grpc::Intercepted;
 use totilove_proto::{
     auth::v1::auth_service_client::AuthServiceClient,
-    message::v1::message_service_client::MessageServiceClient,
     presence::v1::{Connection, presence_service_client::PresenceServiceClient},
 };
 
@@ -49,8 +49,8 @@ use self::{
     outbox::{CloseReason, Outgoing, SocketHandle},
 };
 use crate::{
-    state::{AppState, Intercepted},
-    ws::settings::RealtimeSettings,
+    config::{Config, RealtimeSettings},
+    messaging::Messaging,
 };
 
 /// Subscriptions to one channel are serialized (a SUBSCRIBE of a newcomer
@@ -84,7 +84,7 @@ pub(crate) struct Inner {
     /// This instance's name in presence records.
     instance_id: String,
     auth: AuthServiceClient<Intercepted>,
-    messages: MessageServiceClient<Intercepted>,
+    messages: Messaging,
     presence: PresenceServiceClient<Intercepted>,
     subscriber: SubscriberClient,
     registry: Mutex<Registry>,
@@ -112,16 +112,20 @@ impl Hub {
     /// Starts the hub: the subscriber connection (which keeps reconnecting
     /// while Redis is down), its dispatcher, the presence heartbeat and the
     /// delivery reports.
-    pub async fn start(state: &AppState) -> anyhow::Result<Self> {
-        let config = state.config();
+    pub async fn start(
+        config: &Config,
+        messages: Messaging,
+        auth: AuthServiceClient<Intercepted>,
+        presence: PresenceServiceClient<Intercepted>,
+    ) -> anyhow::Result<Self> {
         let subscriber = subscriber::build(&config.redis)?;
         let (lifecycle, _) = watch::channel(Lifecycle::Running);
         let hub = Self {
             inner: Arc::new(Inner {
                 instance_id: config.instance_id.clone(),
-                auth: state.auth(),
-                messages: state.messages(),
-                presence: state.presence(),
+                auth,
+                messages,
+                presence,
                 subscriber,
                 registry: Mutex::default(),
                 stripes: (0..SUBSCRIPTION_STRIPES)

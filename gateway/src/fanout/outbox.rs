@@ -71,7 +71,7 @@ pub struct LiveMessage {
 
 impl LiveMessage {
     pub fn new(message: MessageJson, span: tracing::Span) -> Self {
-        let frame = crate::ws::protocol::ServerEvent::Message { message: &message }.to_frame();
+        let frame = crate::protocol::ServerEvent::Message { message: &message }.to_frame();
         let stamped = totilove_common::metrics::enabled()
             .then(|| chrono::DateTime::parse_from_rfc3339(&message.created_at).ok())
             .flatten()

@@ -93,6 +93,9 @@ pub async fn authenticate(
     if reply.user_id <= 0 || reply.session_id.is_empty() {
         return Err(ApiError::unauthorized());
     }
+    // Into the request's span (`http::middleware` declares the field): the
+    // extractor runs inside it, before the handler's own span exists.
+    tracing::Span::current().record("user_id", reply.user_id);
     Ok((
         CurrentUser {
             user_id: reply.user_id,

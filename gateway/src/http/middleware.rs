@@ -84,7 +84,14 @@ fn request_span(req: &Request) -> tracing::Span {
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let span = tracing::info_span!("HTTP request", method = %req.method(), path, request_id);
+    // `user_id` is filled by the authentication (`http::auth`), once known.
+    let span = tracing::info_span!(
+        "HTTP request",
+        method = %req.method(),
+        path,
+        request_id,
+        user_id = tracing::field::Empty,
+    );
     let traceparent = req
         .headers()
         .get(trace_context::TRACEPARENT)

@@ -36,6 +36,7 @@ struct UserReply {
 }
 
 /// 201 `{user}`; the auth service validates the fields and answers 409 when taken.
+#[tracing::instrument(name = "auth.register", skip_all)]
 async fn register(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -69,6 +70,7 @@ struct LoginReply {
 }
 
 /// 200 `{token, expires_at, user}` and the session cookie, living as long as the token.
+#[tracing::instrument(name = "auth.login", skip_all)]
 async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -100,6 +102,7 @@ async fn login(
 }
 
 /// 204: this session ends everywhere at once; the cookie is cleared.
+#[tracing::instrument(name = "auth.logout", skip_all, fields(user_id = me.user_id))]
 async fn logout(
     State(state): State<AppState>,
     me: CurrentUser,

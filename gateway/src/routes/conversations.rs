@@ -9,15 +9,11 @@ use std::collections::{HashMap, HashSet};
 use axum::{Router, extract::State, routing::get};
 use serde::Serialize;
 use totilove_common::events::MessageJson;
-use totilove_proto::{
-    auth::v1::{BlockedAmongRequest, GetUsersRequest},
-    message::v1::ConversationsRequest,
-};
+use totilove_proto::auth::v1::{BlockedAmongRequest, GetUsersRequest};
 
 use crate::{
     http::{ApiError, ApiJson, ApiResult, CurrentUser},
     presence,
-    routes::messages::message_json,
     state::AppState,
     views::UserJson,
 };
@@ -39,18 +35,12 @@ struct ConversationsReply {
     conversations: Vec<ConversationJson>,
 }
 
+#[tracing::instrument(name = "conversations.list", skip_all, fields(user_id = me.user_id))]
 async fn list(
     State(state): State<AppState>,
     me: CurrentUser,
 ) -> ApiResult<ApiJson<ConversationsReply>> {
-    let conversations = state
-        .messages()
-        .conversations(ConversationsRequest {
-            user_id: me.user_id,
-        })
-        .await?
-        .into_inner()
-        .conversations;
+    let conversations = state.messaging().conversations(me.user_id).await?;
     let ids: Vec<i64> = conversations.iter().map(|c| c.other_user_id).collect();
     let cards = async {
         if ids.is_empty() {
@@ -84,7 +74,7 @@ async fn list(
                     .is_some_and(|b| !b.contains(&c.other_user_id))
                     && statuses.get(&c.other_user_id).is_some_and(|s| s.online),
                 user,
-                last_message: c.last_message.map(message_json),
+                last_message: c.last_message,
                 unread_count: c.unread_count,
             })
         })

@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(readyz))
 }
 
+#[tracing::instrument(name = "health.live", skip_all)]
 async fn healthz() -> StatusCode {
     StatusCode::OK
 }
@@ -62,6 +63,7 @@ impl From<bool> for Check {
 /// last seen down), else 503; the body says what is down. A store
 /// is up when every service using it says so (and, for Redis, the gateway's
 /// own pool answers too).
+#[tracing::instrument(name = "health.ready", skip_all)]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let h = state.health();
     let (auth, auth_pg, auth_redis, message, message_pg, presence, presence_redis, own_redis) = tokio::join!(

@@ -26,6 +26,7 @@ struct MeReply {
     profile: ProfileJson,
 }
 
+#[tracing::instrument(name = "me.show", skip_all, fields(user_id = me.user_id))]
 async fn me(State(state): State<AppState>, me: CurrentUser) -> ApiResult<ApiJson<MeReply>> {
     let reply = state
         .auth()
@@ -92,6 +93,7 @@ struct ProfileReply {
 }
 
 /// 200 `{profile}`; the auth service validates each field (400 names it).
+#[tracing::instrument(name = "me.update_profile", skip_all, fields(user_id = me.user_id))]
 async fn update_profile(
     State(state): State<AppState>,
     me: CurrentUser,

@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/openapi.json", get(document))
 }
 
+#[tracing::instrument(name = "openapi.document", skip_all)]
 async fn document() -> impl IntoResponse {
     (
         [(

@@ -4,9 +4,7 @@
 //! The auth service records the settings (and the presence service's copy of
 //! who hides); a change of `show_online` is then told to the presence
 //! service, which announces it to my partners at once. Reads (REST and
-//! socket) ask [`sends_read_receipts`] each time.
-
-use std::time::Duration;
+//! socket) ask for the receipt setting each time (see `messaging`).
 
 use axum::{Router, extract::State, routing::get};
 use serde::{Deserialize, Serialize};
@@ -18,9 +16,6 @@ use crate::{
     state::AppState,
     views::required,
 };
-
-/// How long a read waits for the reader's privacy settings.
-const PRIVACY_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/me/privacy", get(show).put(update))
@@ -88,25 +83,7 @@ async fn privacy_of(state: &AppState, user_id: i64) -> ApiResult<PrivacyJson> {
     Ok(required(reply.privacy, "privacy")?.into())
 }
 
-/// Whether `me` sends read receipts. Asked on every read, not remembered
-/// with the session: a socket lives for hours, and receipts switched off must
-/// hold from the next read on. Unknown (auth slow or down) counts as no: the
-/// read still clears my unread count, and nothing is shown that I may not
-/// want shown.
-pub async fn sends_read_receipts(state: &AppState, me: i64) -> bool {
-    match tokio::time::timeout(PRIVACY_TIMEOUT, privacy_of(state, me)).await {
-        Ok(Ok(privacy)) => privacy.send_read_receipts,
-        Ok(Err(e)) => {
-            tracing::warn!(code = ?e.code(), "cannot read privacy settings; reading without a receipt");
-            false
-        }
-        Err(_) => {
-            tracing::warn!("reading privacy settings timed out; reading without a receipt");
-            false
-        }
-    }
-}
-
+#[tracing::instrument(name = "privacy.show", skip_all, fields(user_id = me.user_id))]
 async fn show(State(state): State<AppState>, me: CurrentUser) -> ApiResult<ApiJson<PrivacyReply>> {
     Ok(ApiJson(PrivacyReply {
         privacy: privacy_of(&state, me.user_id).await?,
@@ -117,6 +94,7 @@ async fn show(State(state): State<AppState>, me: CurrentUser) -> ApiResult<ApiJs
 /// the presence service (my partners see me go `offline` or come `online`);
 /// should that fail, the setting still holds everywhere else at once (every
 /// lookup reads it), only the live event is missed.
+#[tracing::instrument(name = "privacy.update", skip_all, fields(user_id = me.user_id))]
 async fn update(
     State(state): State<AppState>,
     me: CurrentUser,

@@ -12,7 +12,7 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
-use totilove_proto::{auth::v1 as pb, message::v1::PushKeyRequest};
+use totilove_proto::auth::v1 as pb;
 
 use crate::{
     http::{ApiError, ApiJson, ApiResult, CurrentUser},
@@ -31,16 +31,10 @@ struct KeyReply {
     public_key: Option<String>,
 }
 
+#[tracing::instrument(name = "push.key", skip_all, fields(user_id = _me.user_id))]
 async fn key(State(state): State<AppState>, _me: CurrentUser) -> ApiResult<ApiJson<KeyReply>> {
-    let key = state
-        .messages()
-        .push_key(PushKeyRequest {})
-        .await?
-        .into_inner()
-        .public_key;
-    Ok(ApiJson(KeyReply {
-        public_key: (!key.is_empty()).then_some(key),
-    }))
+    let public_key = state.messaging().push_key().await?;
+    Ok(ApiJson(KeyReply { public_key }))
 }
 
 /// `PushSubscription.toJSON()` as a browser gives it, plus `previews`.
@@ -67,6 +61,7 @@ fn base64url(value: &str, field: &str) -> Result<Vec<u8>, ApiError> {
 }
 
 /// 204 once stored for the caller's session; 400 naming the field.
+#[tracing::instrument(name = "push.subscribe", skip_all, fields(user_id = me.user_id))]
 async fn subscribe(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -90,6 +85,7 @@ async fn subscribe(
 }
 
 /// 204 whether or not the session had one.
+#[tracing::instrument(name = "push.unsubscribe", skip_all, fields(user_id = me.user_id))]
 async fn unsubscribe(State(state): State<AppState>, me: CurrentUser) -> ApiResult<StatusCode> {
     state
         .auth()

@@ -53,6 +53,7 @@ struct SessionsReply {
     sessions: Vec<SessionJson>,
 }
 
+#[tracing::instrument(name = "sessions.list", skip_all, fields(user_id = me.user_id))]
 async fn list(State(state): State<AppState>, me: CurrentUser) -> ApiResult<ApiJson<SessionsReply>> {
     let reply = state
         .auth()
@@ -69,6 +70,7 @@ async fn list(State(state): State<AppState>, me: CurrentUser) -> ApiResult<ApiJs
 
 /// 204; 404 when the session is not the caller's or already ended. Ending the
 /// current session this way also clears its cookie.
+#[tracing::instrument(name = "sessions.revoke", skip_all, fields(user_id = me.user_id))]
 async fn revoke(
     State(state): State<AppState>,
     me: CurrentUser,

@@ -7,12 +7,11 @@ use axum::{
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use totilove_proto::{
-    auth::v1 as pb, message::v1::ReportRequest, presence::v1::BlockChangedRequest,
-};
+use totilove_proto::{auth::v1 as pb, presence::v1::BlockChangedRequest};
 
 use crate::{
     http::{ApiError, ApiJson, ApiQuery, ApiResult, CurrentUser, PathId},
+    messaging::Report,
     presence,
     state::AppState,
     views::{ProfileJson, UserJson, required},
@@ -53,6 +52,7 @@ struct SearchReply {
 
 /// One page of people whose username or display name starts with `q`
 /// (people blocked either way are left out by the auth service).
+#[tracing::instrument(name = "users.search", skip_all, fields(user_id = me.user_id))]
 async fn search(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -100,6 +100,7 @@ struct PersonReply {
 
 /// 404 for an unknown person and for one hidden by a block either way
 /// (the two are indistinguishable, so a block is not revealed).
+#[tracing::instrument(name = "users.show", skip_all, fields(user_id = me.user_id))]
 async fn show(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -146,6 +147,7 @@ async fn show(
 }
 
 /// 204, idempotent; 400 for myself, 404 for nobody.
+#[tracing::instrument(name = "users.block", skip_all, fields(user_id = me.user_id))]
 async fn block(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -163,6 +165,7 @@ async fn block(
 }
 
 /// 204, idempotent; 404 for nobody.
+#[tracing::instrument(name = "users.unblock", skip_all, fields(user_id = me.user_id))]
 async fn unblock(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -208,29 +211,21 @@ struct ReportReply {
 /// 202 `{report_id}`: filed for moderation (a later, human decision). The
 /// rules (reasons, note length, which messages, the rate limit) are the
 /// message service's, which keeps reports next to the messages they copy.
+#[tracing::instrument(name = "users.report", skip_all, fields(user_id = me.user_id))]
 async fn report(
     State(state): State<AppState>,
     me: CurrentUser,
     PathId(id): PathId,
     ApiJson(body): ApiJson<ReportBody>,
 ) -> ApiResult<(StatusCode, ApiJson<ReportReply>)> {
-    let reply = state
-        .messages()
-        .report(ReportRequest {
-            reporter_id: me.user_id,
-            reported_id: id,
-            reason: body.reason,
-            message_ids: body.message_ids.unwrap_or_default(),
-            note: body.note,
-        })
-        .await?
-        .into_inner();
-    Ok((
-        StatusCode::ACCEPTED,
-        ApiJson(ReportReply {
-            report_id: reply.report_id,
-        }),
-    ))
+    let report = Report {
+        reported_id: id,
+        reason: body.reason,
+        message_ids: body.message_ids.unwrap_or_default(),
+        note: body.note,
+    };
+    let report_id = state.messaging().report(me.user_id, report).await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(ReportReply { report_id })))
 }
 
 #[derive(Serialize)]
@@ -238,6 +233,7 @@ struct BlocksReply {
     users: Vec<UserJson>,
 }
 
+#[tracing::instrument(name = "users.blocks", skip_all, fields(user_id = me.user_id))]
 async fn blocks(State(state): State<AppState>, me: CurrentUser) -> ApiResult<ApiJson<BlocksReply>> {
     let reply = state
         .auth()

@@ -4,23 +4,12 @@
 //! is throttled by the presence service. A socket lives on one instance, so
 //! its own limits need no shared store.
 
-use std::num::NonZeroU32;
-
 use governor::{DefaultDirectRateLimiter, Quota, clock::Clock};
 
-use super::protocol::Refusal;
+use crate::{config::FrameLimit, protocol::Refusal};
 
-/// A frame kind's allowance: `burst` at once, refilled at `per_minute`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FrameLimit {
-    pub per_minute: NonZeroU32,
-    pub burst: NonZeroU32,
-}
-
-impl FrameLimit {
-    fn limiter(self) -> DefaultDirectRateLimiter {
-        DefaultDirectRateLimiter::direct(Quota::per_minute(self.per_minute).allow_burst(self.burst))
-    }
+fn limiter(limit: FrameLimit) -> DefaultDirectRateLimiter {
+    DefaultDirectRateLimiter::direct(Quota::per_minute(limit.per_minute).allow_burst(limit.burst))
 }
 
 pub(super) struct FrameLimits {
@@ -31,8 +20,8 @@ pub(super) struct FrameLimits {
 impl FrameLimits {
     pub fn new(sync: FrameLimit, read: FrameLimit) -> Self {
         Self {
-            sync: sync.limiter(),
-            read: read.limiter(),
+            sync: limiter(sync),
+            read: limiter(read),
         }
     }
 
@@ -62,6 +51,8 @@ fn over(limiter: &DefaultDirectRateLimiter, frame: &str) -> Option<Refusal> {
 
 #[cfg(test)]
 mod tests {
+    use std::num::NonZeroU32;
+
     use super::*;
 
     #[test]

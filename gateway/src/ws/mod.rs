@@ -4,15 +4,14 @@
 //! socket: a reader answering the client's frames and a writer draining the
 //! socket's bounded queue of events from the fan-out hub.
 
+mod ending;
 pub mod limits;
-pub mod protocol;
 mod reader;
-pub mod settings;
 mod socket;
 mod writer;
 
 use axum::{
-    Extension, Router,
+    Router,
     extract::{
         State,
         ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
@@ -47,12 +46,13 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
 }
 
+#[tracing::instrument(name = "ws.upgrade", skip_all)]
 async fn upgrade(
     State(state): State<AppState>,
-    Extension(hub): Extension<Hub>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let hub = state.hub().clone();
     match accept(state, hub, &headers, ws).await {
         Ok(response) => response,
         Err(e) => e.into_response(),

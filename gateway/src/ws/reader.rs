@@ -9,25 +9,22 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures::{StreamExt, stream::SplitStream};
 use tokio::{sync::Semaphore, time::Instant};
 use totilove_common::{
-    Code,
+    Code, Error,
     trace_context::{Conversation, TARGET},
 };
-use totilove_proto::{message::v1::SyncRequest, presence::v1::SetTypingRequest};
+use totilove_proto::presence::v1::SetTypingRequest;
 use tracing::Instrument;
 
-use super::{
-    limits::FrameLimits,
-    protocol::{ClientFrame, ReadFrame, Refusal, SendFrame, ServerEvent, SyncFrame, TypingFrame},
-    settings::RealtimeSettings,
-    socket::Ending,
-};
+use super::{ending::Ending, limits::FrameLimits};
 use crate::{
+    config::RealtimeSettings,
     fanout::{
         SocketLink,
         outbox::{CloseReason, Outgoing},
     },
-    http::{ApiError, CurrentUser},
-    routes::messages::{ReadBody, SendBody, mark_read, message_json, send_message},
+    http::CurrentUser,
+    messaging::Draft,
+    protocol::{ClientFrame, ReadFrame, Refusal, SendFrame, ServerEvent, SyncFrame, TypingFrame},
     state::AppState,
 };
 
@@ -120,14 +117,25 @@ impl<'a> Reader<'a> {
                 );
                 self.send(frame).instrument(span).await
             }
-            ClientFrame::Typing(frame) => self.typing(frame).await,
+            // One span per frame kind (`send`'s is the message's trace root
+            // above); these are ordinary spans, for the logs.
+            ClientFrame::Typing(frame) => {
+                let span = tracing::info_span!("ws.typing", user_id = self.user.user_id);
+                self.typing(frame).instrument(span).await
+            }
             ClientFrame::Read(frame) => match self.limits.read() {
                 Some(refusal) => return Some(refusal),
-                None => self.read(frame).await,
+                None => {
+                    let span = tracing::info_span!("ws.read", user_id = self.user.user_id);
+                    self.read(frame).instrument(span).await
+                }
             },
             ClientFrame::Sync(frame) => match self.limits.sync() {
                 Some(refusal) => return Some(refusal),
-                None => self.sync(frame).await,
+                None => {
+                    let span = tracing::info_span!("ws.sync", user_id = self.user.user_id);
+                    self.sync(frame).instrument(span).await
+                }
             },
             ClientFrame::Ping => self.answer(ServerEvent::Pong.to_frame()).await,
         }
@@ -161,10 +169,10 @@ impl<'a> Reader<'a> {
         let _ = self.link.outbox().send(item).await;
     }
 
-    async fn answer_error(&self, error: &ApiError, client_msg_id: Option<&str>) {
+    async fn answer_error(&self, error: &Error, client_msg_id: Option<&str>) {
         let frame = ServerEvent::Error {
-            code: error.code().as_str(),
-            message: &error.0.message,
+            code: error.code.as_str(),
+            message: &error.message,
             client_msg_id,
         }
         .to_frame();
@@ -176,12 +184,12 @@ impl<'a> Reader<'a> {
         let client_msg_id = frame.client_msg_id.clone();
         self.push(Outgoing::SendStarted(client_msg_id.clone()))
             .await;
-        let body = SendBody {
+        let draft = Draft {
             to: frame.to,
             content: frame.content,
             client_msg_id: frame.client_msg_id,
         };
-        let call = send_message(self.state, self.user.user_id, body);
+        let call = self.state.messaging().send(self.user.user_id, draft);
         match with_timeout(call).await {
             Ok(sent) => {
                 self.push(Outgoing::SendFinished {
@@ -205,7 +213,7 @@ impl<'a> Reader<'a> {
     /// the partner (unless they share no conversation or a block).
     async fn typing(&mut self, frame: TypingFrame) {
         if frame.to <= 0 {
-            let e = ApiError::invalid("`to` must be a positive user id");
+            let e = Error::invalid("`to` must be a positive user id");
             return self.answer_error(&e, None).await;
         }
         let mut presence = self.state.presence();
@@ -217,11 +225,11 @@ impl<'a> Reader<'a> {
         match tokio::time::timeout(PRESENCE_TIMEOUT, call).await {
             Ok(Ok(_)) => {}
             Ok(Err(status)) => {
-                let e = ApiError::from(status);
-                if e.code() == Code::InvalidRequest {
+                let e = Error::from(status);
+                if e.code == Code::InvalidRequest {
                     self.answer_error(&e, None).await;
                 } else {
-                    tracing::debug!(code = %e.code(), "typing not forwarded");
+                    tracing::debug!(code = %e.code, "typing not forwarded");
                 }
             }
             Err(_) => tracing::debug!("typing timed out"),
@@ -230,39 +238,26 @@ impl<'a> Reader<'a> {
 
     /// `read`: same as `POST /api/messages/read`; answered only on error.
     async fn read(&mut self, frame: ReadFrame) {
-        let body = ReadBody {
-            with: frame.with,
-            up_to_id: frame.up_to_id,
-        };
-        if let Err(e) = with_timeout(mark_read(self.state, self.user.user_id, body)).await {
+        let call = self
+            .state
+            .messaging()
+            .mark_read(self.user.user_id, frame.with, frame.up_to_id);
+        if let Err(e) = with_timeout(call).await {
             self.answer_error(&e, None).await;
         }
     }
 
     /// `sync`: the messages after `after`, then `sync_done`.
     async fn sync(&mut self, frame: SyncFrame) {
-        if frame.after < 0 {
-            let e = ApiError::invalid("`after` must be 0 or a message id");
-            return self.answer_error(&e, None).await;
-        }
         // Never closed, so this only waits for the previous replay's write.
         let permit = self.replay_permit.clone().acquire_owned().await.ok();
-        let call = async {
-            let reply = self
-                .state
-                .messages()
-                .sync(SyncRequest {
-                    user_id: self.user.user_id,
-                    after: frame.after,
-                    limit: SYNC_LIMIT,
-                })
-                .await?
-                .into_inner();
-            Ok(reply)
-        };
+        let call = self
+            .state
+            .messaging()
+            .sync(self.user.user_id, frame.after, SYNC_LIMIT);
         match with_timeout(call).await {
             Ok(reply) => {
-                let messages: Vec<_> = reply.messages.into_iter().map(message_json).collect();
+                let messages = reply.messages;
                 let up_to_id = messages
                     .last()
                     .map_or(frame.after, |m| m.id.max(frame.after));
@@ -279,15 +274,10 @@ impl<'a> Reader<'a> {
     }
 }
 
-async fn with_timeout<T>(call: impl Future<Output = Result<T, ApiError>>) -> Result<T, ApiError> {
+async fn with_timeout<T>(call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
     tokio::time::timeout(RPC_TIMEOUT, call)
         .await
-        .unwrap_or_else(|_| {
-            Err(ApiError::new(
-                Code::Unavailable,
-                "the service is unavailable, try again shortly",
-            ))
-        })
+        .unwrap_or_else(|_| Err(Error::unavailable("the service")))
 }
 
 /// A read error: a frame over the hard cap (1009), or a broken connection.

@@ -10,10 +10,11 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::watch;
 
-use super::{protocol::ServerEvent, reader::Reader, writer::Writer};
+use super::{ending::Ending, reader::Reader, writer::Writer};
 use crate::{
     fanout::{Attached, Hub, Lifecycle, outbox::CloseReason},
     http::CurrentUser,
+    protocol::ServerEvent,
     state::AppState,
 };
 
@@ -23,17 +24,6 @@ use crate::{
 const READY_WAIT: Duration = Duration::from_secs(3);
 /// The close handshake and the last frames get this long.
 const GOODBYE: Duration = Duration::from_secs(1);
-
-/// How a socket's loops ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Ending {
-    /// The peer closed, went away or broke the connection.
-    PeerGone,
-    /// We close, with this code and reason.
-    Close(CloseReason),
-    /// The gateway stopped as a crash would: no goodbye to anyone.
-    Crash,
-}
 
 pub(super) async fn serve(
     socket: WebSocket,
@@ -107,23 +97,6 @@ pub(super) async fn serve(
     }
     // Boxed, like the reader's calls: see `Reader::run`.
     Box::pin(link.close()).await;
-}
-
-impl Ending {
-    /// The `reason` label of `totilove_ws_closes_total`.
-    fn label(self) -> &'static str {
-        match self {
-            Ending::PeerGone => "peer_gone",
-            Ending::Crash => "crash",
-            Ending::Close(CloseReason::TOO_SLOW) => "too_slow",
-            Ending::Close(CloseReason::SESSION_ENDED) => "session_ended",
-            Ending::Close(CloseReason::TOO_MANY_REFUSALS) => "too_many_refusals",
-            Ending::Close(CloseReason::IDLE) => "idle",
-            Ending::Close(CloseReason::SHUTDOWN) => "shutdown",
-            Ending::Close(CloseReason::TOO_BIG) => "too_big",
-            Ending::Close(_) => "other",
-        }
-    }
 }
 
 /// Counts an open socket in `totilove_ws_sockets_open` for as long as it lives,

@@ -15,8 +15,11 @@ use tokio::sync::mpsc;
 use totilove_common::{events::MessageJson, trace_context::TARGET};
 use tracing::Instrument;
 
-use super::{protocol::ServerEvent, socket::Ending};
-use crate::fanout::outbox::{LiveMessage, Outgoing};
+use super::ending::Ending;
+use crate::{
+    fanout::outbox::{LiveMessage, Outgoing},
+    protocol::ServerEvent,
+};
 
 /// Items written before a flush, at most.
 const BATCH: usize = 64;

@@ -355,6 +355,68 @@ async fn bad_history_queries_are_400_and_unknown_people_404() {
 }
 
 #[tokio::test]
+async fn history_before_zero_is_the_message_services_empty_page() {
+    // The cursor rules are the message service's alone: `before=0` asks
+    // for what is older than every id, which it answers as an empty page.
+    let app = TestApp::start().await;
+    let alice = app.person("alice").await;
+    let bob = app.person("bob").await;
+    app.send_ok(&alice, bob.id, "hello").await;
+    let res = app
+        .get(
+            &format!("/api/messages/{}/{}?before=0", alice.id, bob.id),
+            &alice.token,
+        )
+        .await;
+    let body = expect_json(res, StatusCode::OK).await;
+    assert_eq!(body, json!({"messages": [], "has_more": false}));
+}
+
+#[tokio::test]
+async fn an_invalid_limit_is_the_services_400_in_the_contracts_error_shape() {
+    let app = TestApp::start().await;
+    let alice = app.person("alice").await;
+    let bob = app.person("bob").await;
+    for limit in ["0", "101"] {
+        let res = app
+            .get(
+                &format!("/api/messages/{}/{}?limit={limit}", alice.id, bob.id),
+                &alice.token,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "limit={limit}");
+        let body: Value = res.json().await.expect("a JSON body");
+        let error = body["error"].as_object().expect("an `error` object");
+        assert_eq!(body.as_object().map(|b| b.len()), Some(1), "{body}");
+        assert_eq!(error.len(), 2, "only `code` and `message`: {body}");
+        assert_eq!(error["code"], "invalid_request");
+        let message = error["message"].as_str().expect("a message");
+        assert!(message.contains("limit"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn reading_up_to_id_zero_is_accepted_and_marks_nothing() {
+    // `up_to_id=0` is valid for the message service (no message has id 0):
+    // 204, and nothing becomes read.
+    let app = TestApp::start().await;
+    let alice = app.person("alice").await;
+    let bob = app.person("bob").await;
+    app.send_ok(&alice, bob.id, "unread").await;
+    let res = app
+        .post(
+            "/api/messages/read",
+            Some(&bob.token),
+            &json!({"with": alice.id, "up_to_id": 0}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let history = app.whole_history(&alice, bob.id).await;
+    assert_ne!(history[0]["status"], "read");
+    assert_eq!(conversations(&app, &bob).await[0]["unread_count"], 1);
+}
+
+#[tokio::test]
 async fn fetching_history_marks_messages_to_me_delivered() {
     let app = TestApp::start().await;
     let alice = app.person("alice").await;

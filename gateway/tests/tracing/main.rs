@@ -283,6 +283,9 @@ async fn a_rest_send_continues_the_callers_trace() {
             wanted("the HTTP request", |s| {
                 s.name == "HTTP request" && has_str(s, "path", "/api/messages/send")
             }),
+            wanted("the route", |s| {
+                s.name == "messages.send" && has(s, "user_id", alice.id)
+            }),
             wanted("the send", |s| {
                 s.name == "REST send" && has(s, "user_id", alice.id)
             }),
@@ -305,5 +308,10 @@ async fn a_rest_send_continues_the_callers_trace() {
         path[0].parent_span_id, callers_span,
         "the request is a child of the caller's span"
     );
+    assert!(
+        has(&path[0], "user_id", alice.id),
+        "the authentication records who called into the request's span"
+    );
     assert_eq!(path[1].parent_span_id, path[0].span_context.span_id());
+    assert_eq!(path[2].parent_span_id, path[1].span_context.span_id());
 }

@@ -8,10 +8,12 @@ use totilove_common::{Code, Error};
 
 use crate::{
     audit::{self, Event},
-    domain::{ClientInfo, Email, LoginName, OfferedPassword, Password, UserId, Username},
+    domain::{
+        ClientInfo, Email, LoginName, OfferedPassword, Password, SessionId, UserId, Username,
+    },
     passwords::Passwords,
     registration_limit::RegistrationLimit,
-    sessions::{SessionId, Sessions},
+    sessions::Sessions,
     throttle::Throttle,
     tokens::{TokenSubject, Tokens},
     users::{UserCard, Users},

@@ -13,11 +13,10 @@ use crate::{
     blocks::Blocks,
     domain::{
         ClientInfo, Email, LoginName, OfferedPassword, Password, Profile, ProfileInput,
-        ProfileUpdate, UserId, Username,
+        ProfileUpdate, SessionId, UserId, Username,
     },
     privacy::{Privacies, Privacy, PrivacyUpdate},
     push::{MAX_TARGET_PEOPLE, Pushes, Subscription},
-    sessions::SessionId,
     users::{UserCard, Users},
 };
 

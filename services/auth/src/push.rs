@@ -18,7 +18,10 @@ use totilove_common::{
     redis::{PUSH_PEOPLE_KEY, connected},
 };
 
-use crate::{domain::UserId, redis::IdSetCopy, sessions::SessionId};
+use crate::{
+    domain::{SessionId, UserId},
+    redis::IdSetCopy,
+};
 
 /// Longest endpoint accepted (real ones are 150–500 characters).
 const MAX_ENDPOINT_LEN: usize = 2048;

@@ -34,7 +34,7 @@ use totilove_common::{
     redis::{Reconnections, connected},
 };
 
-use crate::{domain::UserId, sessions::SessionId};
+use crate::domain::{SessionId, UserId};
 
 fn session_key(id: &SessionId) -> String {
     format!("session:{}", id.as_str())

@@ -5,10 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use totilove_common::Error;
 
-use crate::{
-    domain::{ClientInfo, UserId},
-    sessions::SessionId,
-};
+use crate::domain::{ClientInfo, SessionId, UserId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {

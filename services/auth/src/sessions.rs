@@ -24,42 +24,15 @@ use std::{
 };
 
 use chrono::{DateTime, Duration, Utc};
-use rand::{TryRngCore, rngs::OsRng};
 use totilove_common::Error;
 
 use crate::{
     config::Config,
-    domain::{ClientInfo, UserId},
+    domain::{ClientInfo, SessionId, UserId},
     session_cache::{CachedSession, SessionCache},
     session_store::{SessionRow, SessionStore},
     tokens::TokenSubject,
 };
-
-/// 128 random bits from the OS, as 32 lowercase hex characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SessionId(String);
-
-impl SessionId {
-    pub fn generate() -> Self {
-        let mut bytes = [0u8; 16];
-        if OsRng.try_fill_bytes(&mut bytes).is_err() {
-            // The OS generator does not fail on supported systems; should it,
-            // the thread generator (a CSPRNG seeded by the OS) is next best.
-            rand::Rng::fill(&mut rand::rng(), &mut bytes);
-        }
-        Self(hex::encode(bytes))
-    }
-
-    /// `None` for anything that is not a session id we could have made.
-    pub fn parse(raw: &str) -> Option<Self> {
-        let ok = raw.len() == 32 && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        ok.then(|| Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 /// A session just opened.
 pub struct NewSession {

@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use totilove_common::{Error, config::Secret};
 
-use crate::{domain::UserId, sessions::SessionId};
+use crate::domain::{SessionId, UserId};
 
 /// Clock skew tolerated between the services' clocks.
 const LEEWAY_SECS: u64 = 5;

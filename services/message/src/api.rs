@@ -7,8 +7,7 @@ use totilove_proto::message::v1 as pb;
 
 use crate::{
     domain::{
-        ClientMsgId, Content, HistoryQuery, MAX_SYNC_BYTES, MAX_SYNC_LIMIT, Message, NewMessage,
-        Pair, UserId,
+        ClientMsgId, Content, HistoryQuery, MAX_SYNC_LIMIT, Message, NewMessage, Pair, UserId,
     },
     reports::{NewReport, Note, Reason, ReportedMessages},
     service::Messages,
@@ -85,19 +84,6 @@ fn sync_limit(raw: u32) -> Result<usize, Error> {
             "limit must be between 1 and {MAX_SYNC_LIMIT}"
         ))),
     }
-}
-
-/// Where a page must end for its contents to stay within `max` bytes (at
-/// least one message, so a page always moves on); `None`: all fit.
-fn byte_cap(messages: &[Message], max: usize) -> Option<usize> {
-    let mut total = 0;
-    for (i, m) in messages.iter().enumerate() {
-        total += m.content.len();
-        if total > max && i > 0 {
-            return Some(i);
-        }
-    }
-    None
 }
 
 type Answer<T> = Result<Response<T>, GrpcStatus>;
@@ -192,11 +178,7 @@ impl pb::message_service_server::MessageService for MessageApi {
             return Err(Error::invalid("after must not be negative").into());
         }
         let limit = sync_limit(r.limit)?;
-        let (mut messages, mut more) = self.messages.store.sync(user, r.after, limit).await?;
-        if let Some(cut) = byte_cap(&messages, MAX_SYNC_BYTES) {
-            messages.truncate(cut);
-            more = true;
-        }
+        let (messages, more) = self.messages.sync(user, r.after, limit).await?;
         Ok(Response::new(pb::SyncResponse {
             messages: messages.into_iter().map(to_proto).collect(),
             more,
@@ -205,7 +187,7 @@ impl pb::message_service_server::MessageService for MessageApi {
 
     async fn head(&self, req: Request<pb::HeadRequest>) -> Answer<pb::HeadResponse> {
         let user = UserId::parse(req.into_inner().user_id, "user_id")?;
-        let last_message_id = self.messages.store.head(user).await?;
+        let last_message_id = self.messages.head(user).await?;
         Ok(Response::new(pb::HeadResponse { last_message_id }))
     }
 
@@ -229,31 +211,5 @@ impl pb::message_service_server::MessageService for MessageApi {
             .unwrap_or_default()
             .to_owned();
         Ok(Response::new(pb::PushKeyResponse { public_key }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn message(id: i64, bytes: usize) -> Message {
-        Message {
-            id,
-            sender_id: 1,
-            receiver_id: 2,
-            content: "x".repeat(bytes),
-            client_msg_id: uuid::Uuid::new_v4(),
-            status: MessageStatus::Sent,
-            created_at: chrono::Utc::now(),
-        }
-    }
-
-    #[test]
-    fn a_sync_page_ends_before_the_message_that_would_pass_the_byte_cap() {
-        let page: Vec<_> = (1..=5).map(|id| message(id, 400)).collect();
-        assert_eq!(byte_cap(&page, 2000), None);
-        assert_eq!(byte_cap(&page, 1000), Some(2));
-        // A single message larger than the cap still makes a page.
-        assert_eq!(byte_cap(&page, 10), Some(1));
     }
 }

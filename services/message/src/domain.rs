@@ -184,7 +184,7 @@ impl HistoryQuery {
         other: i64,
         before: Option<i64>,
         after: Option<i64>,
-        limit: u32,
+        limit: Option<u32>,
     ) -> Result<Self, Error> {
         let me = UserId::parse(me, "user_id")?;
         let other = UserId::parse(other, "other_user_id")?;
@@ -202,9 +202,9 @@ impl HistoryQuery {
             (None, None) => Cursor::Newest,
         };
         let limit = match limit {
-            0 => DEFAULT_HISTORY_LIMIT,
-            n if n <= MAX_HISTORY_LIMIT => n,
-            _ => {
+            None => DEFAULT_HISTORY_LIMIT,
+            Some(n) if (1..=MAX_HISTORY_LIMIT).contains(&n) => n,
+            Some(_) => {
                 return Err(Error::invalid(format!(
                     "limit must be between 1 and {MAX_HISTORY_LIMIT}"
                 )));
@@ -376,12 +376,18 @@ mod tests {
 
     #[test]
     fn history_queries_refuse_both_cursors_and_oversized_pages() {
-        assert!(HistoryQuery::parse(1, 2, Some(5), Some(3), 10).is_err());
-        assert!(HistoryQuery::parse(1, 2, None, None, 101).is_err());
-        assert!(HistoryQuery::parse(1, 1, None, None, 10).is_err());
+        assert!(HistoryQuery::parse(1, 2, Some(5), Some(3), Some(10)).is_err());
+        assert!(HistoryQuery::parse(1, 2, None, None, Some(101)).is_err());
+        assert!(HistoryQuery::parse(1, 2, None, None, Some(0)).is_err());
+        assert!(HistoryQuery::parse(1, 1, None, None, Some(10)).is_err());
         assert_eq!(
-            HistoryQuery::parse(1, 2, None, None, 0).map(|q| q.limit),
+            HistoryQuery::parse(1, 2, None, None, None).map(|q| q.limit),
             Ok(DEFAULT_HISTORY_LIMIT as usize)
+        );
+        // `before=0`: nothing is older than the first id, an empty page.
+        assert_eq!(
+            HistoryQuery::parse(1, 2, Some(0), None, None).map(|q| q.cursor),
+            Ok(Cursor::Before(0))
         );
     }
 }

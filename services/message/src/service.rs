@@ -6,7 +6,7 @@ use crate::{
     admission::Admission,
     audit,
     cache::{Cache, HISTORY_CAP},
-    domain::{HistoryQuery, NewMessage, Page, Pair, UserId},
+    domain::{HistoryQuery, MAX_SYNC_BYTES, Message, NewMessage, Page, Pair, UserId},
     fanout::Fanout,
     people::People,
     push::Pusher,
@@ -117,6 +117,28 @@ impl Messages {
         }
     }
 
+    /// The messages to or from `user` after `after` in id order, at most
+    /// `limit` and at most `MAX_SYNC_BYTES` of content (at least one
+    /// message); `true` when more follow.
+    pub async fn sync(
+        &self,
+        user: UserId,
+        after: i64,
+        limit: usize,
+    ) -> Result<(Vec<Message>, bool), Error> {
+        let (mut messages, mut more) = self.store.sync(user, after, limit).await?;
+        if let Some(cut) = byte_cap(&messages, MAX_SYNC_BYTES) {
+            messages.truncate(cut);
+            more = true;
+        }
+        Ok((messages, more))
+    }
+
+    /// The newest message id to or from `user` (0 when none).
+    pub async fn head(&self, user: UserId) -> Result<i64, Error> {
+        self.store.head(user).await
+    }
+
     /// The people `user` shares a conversation with: cached, else PostgreSQL.
     pub async fn partners(&self, user: UserId) -> Result<Vec<i64>, Error> {
         let ticket = match self.cache.partners(user.get()).await {
@@ -134,5 +156,45 @@ impl Messages {
         let mut partners: Vec<i64> = partners.into_iter().map(|(other, _)| other).collect();
         partners.sort_unstable();
         Ok(partners)
+    }
+}
+
+/// Where a page must end for its contents to stay within `max` bytes (at
+/// least one message, so a page always moves on); `None`: all fit.
+fn byte_cap(messages: &[Message], max: usize) -> Option<usize> {
+    let mut total = 0;
+    for (i, m) in messages.iter().enumerate() {
+        total += m.content.len();
+        if total > max && i > 0 {
+            return Some(i);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use totilove_common::MessageStatus;
+
+    fn message(id: i64, bytes: usize) -> Message {
+        Message {
+            id,
+            sender_id: 1,
+            receiver_id: 2,
+            content: "x".repeat(bytes),
+            client_msg_id: uuid::Uuid::new_v4(),
+            status: MessageStatus::Sent,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_sync_page_ends_before_the_message_that_would_pass_the_byte_cap() {
+        let page: Vec<_> = (1..=5).map(|id| message(id, 400)).collect();
+        assert_eq!(byte_cap(&page, 2000), None);
+        assert_eq!(byte_cap(&page, 1000), Some(2));
+        // A single message larger than the cap still makes a page.
+        assert_eq!(byte_cap(&page, 10), Some(1));
     }
 }

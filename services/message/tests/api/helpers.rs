@@ -109,7 +109,8 @@ impl App {
                 other_user_id: other,
                 before,
                 after,
-                limit,
+                // 0 here: no limit given (the default page).
+                limit: (limit > 0).then_some(limit),
             })
             .await
             .map(|r| r.into_inner())

@@ -5,7 +5,12 @@ use std::{num::NonZeroU32, time::Duration};
 
 use totilove_common::config::Source;
 
-use super::limits::FrameLimit;
+/// A frame kind's allowance: `burst` at once, refilled at `per_minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLimit {
+    pub per_minute: NonZeroU32,
+    pub burst: NonZeroU32,
+}
 
 #[derive(Debug, Clone)]
 pub struct RealtimeSettings {

@@ -1,6 +1,10 @@
 //! The gateway's settings.
 
+mod realtime;
+
 use totilove_common::config::{Env, Secret, Source};
+
+pub use realtime::{FrameLimit, RealtimeSettings};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -28,8 +32,8 @@ pub struct Config {
     pub instance_id: String,
     /// Multiplexed connections in the gateway's Redis pool (`REDIS_POOL_SIZE`).
     pub redis_pool_size: usize,
-    /// WebSocket and fan-out timings and limits (`crate::ws::settings`).
-    pub realtime: crate::ws::settings::RealtimeSettings,
+    /// WebSocket and fan-out timings and limits (`realtime`).
+    pub realtime: RealtimeSettings,
 }
 
 impl Config {
@@ -59,7 +63,7 @@ impl Config {
                 &uuid::Uuid::new_v4().simple().to_string(),
             ),
             redis_pool_size: src.parse_or("REDIS_POOL_SIZE", 4)?,
-            realtime: crate::ws::settings::RealtimeSettings::from_source(src)?,
+            realtime: RealtimeSettings::from_source(src)?,
         })
     }
 }
