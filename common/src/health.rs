@@ -28,7 +28,7 @@ impl Store {
     pub async fn is_up(&self) -> bool {
         let check = async {
             match self {
-                Store::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.is_ok(),
+                Store::Postgres(pool) => sqlx::raw_sql("SELECT 1").execute(pool).await.is_ok(),
                 Store::Redis(pool) => crate::redis::serves(pool).await,
             }
         };

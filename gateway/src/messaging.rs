@@ -9,7 +9,9 @@
 //! carrying the exact code, which `totilove_common::Error` reads through the
 //! shared code table; callers answer that error as it is.
 
-use totilove_common::{Error, MessageStatus as CommonStatus, events::MessageJson, grpc::Intercepted};
+use totilove_common::{
+    Error, MessageStatus as CommonStatus, events::MessageJson, grpc::Intercepted,
+};
 use totilove_proto::{
     auth::v1::{GetPrivacyRequest, auth_service_client::AuthServiceClient},
     message::v1::{self as pb, MessageStatus, message_service_client::MessageServiceClient},

@@ -129,14 +129,15 @@ async fn the_system_runs_on_stores_that_require_tls() {
     let mut conn = sqlx::PgConnection::connect(&database_url)
         .await
         .expect("the test connects as the services do");
-    let (encrypted, plain): (i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl)
+    let counts = sqlx::query!(
+        r#"SELECT count(*) FILTER (WHERE s.ssl) AS "encrypted!", count(*) FILTER (WHERE NOT s.ssl) AS "plain!"
            FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
-          WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()",
+          WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()"#,
     )
     .fetch_one(&mut conn)
     .await
     .expect("the connection statistics");
+    let (encrypted, plain) = (counts.encrypted, counts.plain);
     assert!(
         encrypted >= 2,
         "auth and message are connected: {encrypted}"

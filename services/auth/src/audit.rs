@@ -43,14 +43,14 @@ pub async fn record(
     client: &ClientInfo,
     detail: serde_json::Value,
 ) {
-    let written = sqlx::query(
+    let written = sqlx::query!(
         "INSERT INTO system_logs (event, user_id, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5)",
+        event.as_str(),
+        user_id.map(|u| u.get()),
+        &client.ip,
+        &client.user_agent,
+        detail,
     )
-    .bind(event.as_str())
-    .bind(user_id.map(|u| u.get()))
-    .bind(&client.ip)
-    .bind(&client.user_agent)
-    .bind(detail)
     .execute(db)
     .await;
     if let Err(e) = written {

@@ -56,18 +56,18 @@ impl Blocks {
         }
         // The audit row is written by the same statement: a block is never
         // kept without its record, and costs no second round trip.
-        let known: bool = sqlx::query_scalar(
-            "WITH target AS (SELECT id FROM users WHERE id = $2),
+        let known = sqlx::query_scalar!(
+            r#"WITH target AS (SELECT id FROM users WHERE id = $2),
                   added AS (INSERT INTO blocks (blocker_id, blocked_id)
                             SELECT $1, id FROM target
                             ON CONFLICT DO NOTHING),
                   logged AS (INSERT INTO system_logs (event, user_id, detail)
                              SELECT $3, $1, jsonb_build_object('target_id', id) FROM target)
-             SELECT EXISTS (SELECT 1 FROM target)",
+             SELECT EXISTS (SELECT 1 FROM target) AS "known!""#,
+            blocker.get(),
+            blocked.get(),
+            Event::Block.as_str(),
         )
-        .bind(blocker.get())
-        .bind(blocked.get())
-        .bind(Event::Block.as_str())
         .fetch_one(&self.db)
         .await?;
         if !known {
@@ -79,16 +79,16 @@ impl Blocks {
     /// Idempotent: unblocking someone not blocked is fine; an unknown person is not.
     #[tracing::instrument(name = "Unblock a person", skip_all, fields(user_id = blocker.get(), target_id = blocked.get()))]
     pub async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<(), Error> {
-        let known: bool = sqlx::query_scalar(
-            "WITH target AS (SELECT id FROM users WHERE id = $2),
+        let known = sqlx::query_scalar!(
+            r#"WITH target AS (SELECT id FROM users WHERE id = $2),
                   removed AS (DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2),
                   logged AS (INSERT INTO system_logs (event, user_id, detail)
                              SELECT $3, $1, jsonb_build_object('target_id', id) FROM target)
-             SELECT EXISTS (SELECT 1 FROM target)",
+             SELECT EXISTS (SELECT 1 FROM target) AS "known!""#,
+            blocker.get(),
+            blocked.get(),
+            Event::Unblock.as_str(),
         )
-        .bind(blocker.get())
-        .bind(blocked.get())
-        .bind(Event::Unblock.as_str())
         .fetch_one(&self.db)
         .await?;
         if !known {
@@ -100,13 +100,14 @@ impl Blocks {
     /// The people `blocker` blocks, by username.
     #[tracing::instrument(name = "List blocked people", skip_all, fields(user_id = blocker.get()))]
     pub async fn list(&self, blocker: UserId) -> Result<Vec<UserCard>, Error> {
-        Ok(sqlx::query_as::<_, UserCard>(
+        Ok(sqlx::query_as!(
+            UserCard,
             r#"SELECT u.id, u.username, u.display_name
                FROM blocks b JOIN users u ON u.id = b.blocked_id
                WHERE b.blocker_id = $1
                ORDER BY lower(u.username) COLLATE "C""#,
+            blocker.get(),
         )
-        .bind(blocker.get())
         .fetch_all(&self.db)
         .await?)
     }
@@ -114,14 +115,15 @@ impl Blocks {
     /// Of `others`, those who block `user` or whom `user` blocks.
     #[tracing::instrument(name = "Find blocks among people", skip_all, fields(user_id = user.get(), count = others.len()))]
     pub async fn among(&self, user: UserId, others: &[i64]) -> Result<Vec<i64>, Error> {
-        Ok(sqlx::query_scalar(
-            "SELECT blocked_id FROM blocks WHERE blocker_id = $1 AND blocked_id = ANY($2)
+        // A UNION's column has no nullability PostgreSQL reports: `!`.
+        Ok(sqlx::query_scalar!(
+            r#"SELECT blocked_id AS "blocked_id!" FROM blocks WHERE blocker_id = $1 AND blocked_id = ANY($2)
              UNION
              SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id = ANY($2)
-             ORDER BY 1",
+             ORDER BY 1"#,
+            user.get(),
+            others,
         )
-        .bind(user.get())
-        .bind(others)
         .fetch_all(&self.db)
         .await?)
     }
@@ -129,13 +131,13 @@ impl Blocks {
     /// Whether either blocks the other.
     #[tracing::instrument(name = "Check a block either way", skip_all)]
     pub async fn either_way(&self, a: UserId, b: UserId) -> Result<bool, Error> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM blocks
+        Ok(sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM blocks
                             WHERE (blocker_id = $1 AND blocked_id = $2)
-                               OR (blocker_id = $2 AND blocked_id = $1))",
+                               OR (blocker_id = $2 AND blocked_id = $1)) AS "either!""#,
+            a.get(),
+            b.get(),
         )
-        .bind(a.get())
-        .bind(b.get())
         .fetch_one(&self.db)
         .await?)
     }

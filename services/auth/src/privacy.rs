@@ -27,9 +27,22 @@ use crate::{domain::UserId, redis::IdSetCopy};
 const HIDDEN: IdSetCopy = IdSetCopy {
     key: HIDDEN_PEOPLE_KEY,
     name: "the hidden-people copy",
-    members: "SELECT id FROM users WHERE NOT show_online ORDER BY id",
-    outsiders: "SELECT s.id FROM unnest($1::bigint[]) AS s(id)
-                WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = s.id AND NOT u.show_online)",
+    members: |db| {
+        Box::pin(
+            sqlx::query_scalar!("SELECT id FROM users WHERE NOT show_online ORDER BY id")
+                .fetch_all(db),
+        )
+    },
+    outsiders: |db, ids| {
+        Box::pin(
+            sqlx::query_scalar!(
+                r#"SELECT s.id AS "id!" FROM unnest($1::bigint[]) AS s(id)
+                WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = s.id AND NOT u.show_online)"#,
+                ids,
+            )
+            .fetch_all(db),
+        )
+    },
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
@@ -67,10 +80,11 @@ impl Privacies {
     /// `None` for an unknown person.
     #[tracing::instrument(name = "Read privacy settings", skip_all, fields(user_id = user.get()))]
     pub async fn get(&self, user: UserId) -> Result<Option<Privacy>, Error> {
-        Ok(sqlx::query_as::<_, Privacy>(
+        Ok(sqlx::query_as!(
+            Privacy,
             "SELECT show_online, send_read_receipts FROM users WHERE id = $1",
+            user.get(),
         )
-        .bind(user.get())
         .fetch_optional(&self.db)
         .await?)
     }
@@ -85,23 +99,25 @@ impl Privacies {
     ) -> Result<Option<Updated>, Error> {
         // The row is locked before it is read, so `before` is the value this
         // update replaces even when two updates race.
-        let row: Option<(bool, bool, bool)> = sqlx::query_as(
-            "WITH before AS (SELECT show_online FROM users WHERE id = $1 FOR UPDATE)
+        let row = sqlx::query!(
+            r#"WITH before AS (SELECT show_online FROM users WHERE id = $1 FOR UPDATE)
              UPDATE users u SET
                 show_online = COALESCE($2, u.show_online),
                 send_read_receipts = COALESCE($3, u.send_read_receipts)
              FROM before
              WHERE u.id = $1
-             RETURNING u.show_online, u.send_read_receipts, before.show_online",
+             RETURNING u.show_online, u.send_read_receipts, before.show_online AS "before!""#,
+            user.get(),
+            update.show_online,
+            update.send_read_receipts,
         )
-        .bind(user.get())
-        .bind(update.show_online)
-        .bind(update.send_read_receipts)
         .fetch_optional(&self.db)
         .await?;
-        let Some((show_online, send_read_receipts, before)) = row else {
+        let Some(row) = row else {
             return Ok(None);
         };
+        let (show_online, send_read_receipts, before) =
+            (row.show_online, row.send_read_receipts, row.before);
         // Written even when nothing changed: a retry also repairs the copy.
         if let Err(e) = self.copy(user, show_online).await {
             tracing::warn!(error = %e, user_id = user.get(),

@@ -33,15 +33,30 @@ pub const MAX_TARGET_PEOPLE: usize = 1000;
 const PEOPLE: IdSetCopy = IdSetCopy {
     key: PUSH_PEOPLE_KEY,
     name: "the push-people copy",
-    members: "SELECT DISTINCT p.user_id FROM push_subscriptions p
+    members: |db| {
+        Box::pin(
+            sqlx::query_scalar!(
+                "SELECT DISTINCT p.user_id FROM push_subscriptions p
               JOIN user_sessions s ON s.id = p.session_id
               WHERE s.revoked_at IS NULL AND s.expires_at > now()
-              ORDER BY p.user_id",
-    outsiders: "SELECT x.id FROM unnest($1::bigint[]) AS x(id)
+              ORDER BY p.user_id"
+            )
+            .fetch_all(db),
+        )
+    },
+    outsiders: |db, ids| {
+        Box::pin(
+            sqlx::query_scalar!(
+                r#"SELECT x.id AS "id!" FROM unnest($1::bigint[]) AS x(id)
                 WHERE NOT EXISTS (
                     SELECT 1 FROM push_subscriptions p
                     JOIN user_sessions s ON s.id = p.session_id
-                    WHERE p.user_id = x.id AND s.revoked_at IS NULL AND s.expires_at > now())",
+                    WHERE p.user_id = x.id AND s.revoked_at IS NULL AND s.expires_at > now())"#,
+                ids,
+            )
+            .fetch_all(db),
+        )
+    },
 };
 
 /// A browser's subscription, checked.
@@ -154,7 +169,7 @@ impl Pushes {
         subscription: Subscription,
     ) -> Result<(), Error> {
         let now = Utc::now();
-        let stored = sqlx::query(
+        let stored = sqlx::query!(
             "INSERT INTO push_subscriptions (session_id, user_id, endpoint, p256dh, auth, previews)
              SELECT s.id, s.user_id, $3, $4, $5, $6 FROM user_sessions s
              WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL
@@ -162,15 +177,15 @@ impl Pushes {
              ON CONFLICT (session_id) DO UPDATE SET
                 endpoint = EXCLUDED.endpoint, p256dh = EXCLUDED.p256dh,
                 auth = EXCLUDED.auth, previews = EXCLUDED.previews, created_at = now()",
+            session.as_str(),
+            user.get(),
+            &subscription.endpoint,
+            &subscription.p256dh,
+            &subscription.auth,
+            subscription.previews,
+            now,
+            self.idle_since(now),
         )
-        .bind(session.as_str())
-        .bind(user.get())
-        .bind(&subscription.endpoint)
-        .bind(&subscription.p256dh)
-        .bind(&subscription.auth)
-        .bind(subscription.previews)
-        .bind(now)
-        .bind(self.idle_since(now))
         .execute(&self.db)
         .await?
         .rows_affected();
@@ -196,22 +211,26 @@ impl Pushes {
     /// Forgets the subscription of one of `user`'s sessions (none: nothing).
     #[tracing::instrument(name = "Delete a push subscription", skip_all, fields(user_id = user.get()))]
     pub async fn delete_for_session(&self, user: UserId, session: &SessionId) -> Result<(), Error> {
-        sqlx::query("DELETE FROM push_subscriptions WHERE session_id = $1 AND user_id = $2")
-            .bind(session.as_str())
-            .bind(user.get())
-            .execute(&self.db)
-            .await?;
+        sqlx::query!(
+            "DELETE FROM push_subscriptions WHERE session_id = $1 AND user_id = $2",
+            session.as_str(),
+            user.get(),
+        )
+        .execute(&self.db)
+        .await?;
         Ok(())
     }
 
     /// Forgets `user`'s subscriptions to an endpoint the push service says is gone.
     #[tracing::instrument(name = "Delete a gone push endpoint", skip_all, fields(user_id = user.get()))]
     pub async fn delete_endpoint(&self, user: UserId, endpoint: &str) -> Result<(), Error> {
-        sqlx::query("DELETE FROM push_subscriptions WHERE endpoint = $1 AND user_id = $2")
-            .bind(endpoint)
-            .bind(user.get())
-            .execute(&self.db)
-            .await?;
+        sqlx::query!(
+            "DELETE FROM push_subscriptions WHERE endpoint = $1 AND user_id = $2",
+            endpoint,
+            user.get(),
+        )
+        .execute(&self.db)
+        .await?;
         Ok(())
     }
 
@@ -219,27 +238,29 @@ impl Pushes {
     #[tracing::instrument(name = "Find push targets", skip_all, fields(people = people.len()))]
     pub async fn targets(&self, people: &[i64]) -> Result<Vec<(i64, Subscription)>, Error> {
         let now = Utc::now();
-        #[derive(sqlx::FromRow)]
-        struct Target {
-            user_id: i64,
-            #[sqlx(flatten)]
-            subscription: Subscription,
-        }
-        let rows: Vec<Target> = sqlx::query_as(
+        let rows = sqlx::query!(
             "SELECT p.user_id, p.endpoint, p.p256dh, p.auth, p.previews
              FROM push_subscriptions p JOIN user_sessions s ON s.id = p.session_id
              WHERE p.user_id = ANY($1) AND s.revoked_at IS NULL
                AND s.expires_at > $2 AND s.last_activity > $3
              ORDER BY p.user_id, p.created_at",
+            people,
+            now,
+            self.idle_since(now),
         )
-        .bind(people)
-        .bind(now)
-        .bind(self.idle_since(now))
         .fetch_all(&self.db)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|t| (t.user_id, t.subscription))
+            .map(|t| {
+                let subscription = Subscription {
+                    endpoint: t.endpoint,
+                    p256dh: t.p256dh,
+                    auth: t.auth,
+                    previews: t.previews,
+                };
+                (t.user_id, subscription)
+            })
             .collect())
     }
 
@@ -269,13 +290,13 @@ impl Pushes {
     #[tracing::instrument(name = "Prune push subscriptions", skip_all)]
     async fn prune(&self) -> Result<(), Error> {
         let now = Utc::now();
-        sqlx::query(
+        sqlx::query!(
             "DELETE FROM push_subscriptions p USING user_sessions s
              WHERE s.id = p.session_id
                AND (s.revoked_at IS NOT NULL OR s.expires_at <= $1 OR s.last_activity <= $2)",
+            now,
+            self.idle_since(now),
         )
-        .bind(now)
-        .bind(self.idle_since(now))
         .execute(&self.db)
         .await?;
         Ok(())

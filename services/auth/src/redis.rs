@@ -1,7 +1,7 @@
 //! Reaching Redis without waiting on a dead one, and the sets of ids this
 //! service copies there for the others.
 
-use std::{collections::HashSet, time::Duration};
+use std::{collections::HashSet, future::Future, pin::Pin, time::Duration};
 
 use fred::{clients::Pool, interfaces::SetsInterface};
 use sqlx::PgPool;
@@ -21,10 +21,15 @@ pub struct IdSetCopy {
     /// For the logs: "the hidden-people copy".
     pub name: &'static str,
     /// Every id that belongs in the set.
-    pub members: &'static str,
-    /// Of `$1::bigint[]`, the ids that do not belong (read again at removal).
-    pub outsiders: &'static str,
+    pub members: Members,
+    /// Of the ids given, those that do not belong (read again at removal).
+    pub outsiders: Outsiders,
 }
+
+/// A query, not its text: the query macros check each set's SQL at build time.
+pub type Members = for<'a> fn(&'a PgPool) -> Ids<'a>;
+pub type Outsiders = for<'a> fn(&'a PgPool, &'a [i64]) -> Ids<'a>;
+pub type Ids<'a> = Pin<Box<dyn Future<Output = sqlx::Result<Vec<i64>>> + Send + 'a>>;
 
 impl IdSetCopy {
     /// Rebuilds the copy every `every`, for as long as the task lives.
@@ -60,7 +65,7 @@ impl IdSetCopy {
     /// the side of the set (hidden, or asked for pushes).
     #[tracing::instrument(name = "Sync a copy in Redis", skip_all, fields(key = self.key))]
     pub async fn sync(&self, db: &PgPool, redis: &Pool) -> Result<(), Error> {
-        let members: Vec<i64> = sqlx::query_scalar(self.members).fetch_all(db).await?;
+        let members = (self.members)(db).await?;
         let redis = connected(redis)?;
         for batch in members.chunks(BATCH) {
             let _: i64 = redis.sadd(self.key, batch.to_vec()).await?;
@@ -74,10 +79,7 @@ impl IdSetCopy {
         if suspects.is_empty() {
             return Ok(());
         }
-        let outsiders: Vec<i64> = sqlx::query_scalar(self.outsiders)
-            .bind(&suspects)
-            .fetch_all(db)
-            .await?;
+        let outsiders = (self.outsiders)(db, &suspects).await?;
         for batch in outsiders.chunks(BATCH) {
             let _: i64 = redis.srem(self.key, batch.to_vec()).await?;
         }

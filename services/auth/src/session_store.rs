@@ -45,16 +45,16 @@ impl SessionStore {
         expires_at: DateTime<Utc>,
         client: &ClientInfo,
     ) -> Result<(), Error> {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO user_sessions (id, user_id, created_at, last_activity, expires_at, ip, user_agent)
              VALUES ($1, $2, $3, $3, $4, $5, $6)",
+            id.as_str(),
+            user_id.get(),
+            now,
+            expires_at,
+            &client.ip,
+            &client.user_agent,
         )
-        .bind(id.as_str())
-        .bind(user_id.get())
-        .bind(now)
-        .bind(expires_at)
-        .bind(&client.ip)
-        .bind(&client.user_agent)
         .execute(&self.db)
         .await?;
         Ok(())
@@ -62,11 +62,12 @@ impl SessionStore {
 
     #[tracing::instrument(name = "Read a session record", skip_all)]
     pub async fn find(&self, id: &SessionId) -> Result<Option<SessionRow>, Error> {
-        Ok(sqlx::query_as::<_, SessionRow>(
+        Ok(sqlx::query_as!(
+            SessionRow,
             "SELECT id, user_id, created_at, last_activity, expires_at, revoked_at, ip, user_agent
              FROM user_sessions WHERE id = $1",
+            id.as_str(),
         )
-        .bind(id.as_str())
         .fetch_optional(&self.db)
         .await?)
     }
@@ -80,13 +81,13 @@ impl SessionStore {
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
     ) -> Result<bool, Error> {
-        let moved = sqlx::query(
+        let moved = sqlx::query!(
             "UPDATE user_sessions SET last_activity = $2
              WHERE id = $1 AND revoked_at IS NULL AND last_activity <= $3",
+            id.as_str(),
+            now,
+            stale_before,
         )
-        .bind(id.as_str())
-        .bind(now)
-        .bind(stale_before)
         .execute(&self.db)
         .await?
         .rows_affected();
@@ -103,15 +104,15 @@ impl SessionStore {
         now: DateTime<Utc>,
         idle_since: DateTime<Utc>,
     ) -> Result<bool, Error> {
-        let revoked = sqlx::query(
+        let revoked = sqlx::query!(
             "UPDATE user_sessions SET revoked_at = $3
              WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL
                AND expires_at > $3 AND last_activity > $4",
+            id.as_str(),
+            user_id.get(),
+            now,
+            idle_since,
         )
-        .bind(id.as_str())
-        .bind(user_id.get())
-        .bind(now)
-        .bind(idle_since)
         .execute(&self.db)
         .await?
         .rows_affected();
@@ -126,15 +127,16 @@ impl SessionStore {
         now: DateTime<Utc>,
         idle_since: DateTime<Utc>,
     ) -> Result<Vec<SessionRow>, Error> {
-        Ok(sqlx::query_as::<_, SessionRow>(
+        Ok(sqlx::query_as!(
+            SessionRow,
             "SELECT id, user_id, created_at, last_activity, expires_at, revoked_at, ip, user_agent
              FROM user_sessions
              WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_activity > $3
              ORDER BY created_at DESC, id",
+            user_id.get(),
+            now,
+            idle_since,
         )
-        .bind(user_id.get())
-        .bind(now)
-        .bind(idle_since)
         .fetch_all(&self.db)
         .await?)
     }
@@ -148,17 +150,18 @@ impl SessionStore {
         until: DateTime<Utc>,
         idle: chrono::Duration,
     ) -> Result<Vec<String>, Error> {
-        Ok(sqlx::query_scalar::<_, String>(
-            "SELECT id FROM user_sessions WHERE revoked_at > $1 AND revoked_at <= $2
+        // A UNION's column has no nullability PostgreSQL reports: `id!`.
+        Ok(sqlx::query_scalar!(
+            r#"SELECT id AS "id!" FROM user_sessions WHERE revoked_at > $1 AND revoked_at <= $2
              UNION
              SELECT id FROM user_sessions WHERE expires_at > $1 AND expires_at <= $2
              UNION
-             SELECT id FROM user_sessions WHERE last_activity > $3 AND last_activity <= $4",
+             SELECT id FROM user_sessions WHERE last_activity > $3 AND last_activity <= $4"#,
+            since,
+            until,
+            since - idle,
+            until - idle,
         )
-        .bind(since)
-        .bind(until)
-        .bind(since - idle)
-        .bind(until - idle)
         .fetch_all(&self.db)
         .await?)
     }
@@ -172,13 +175,13 @@ impl SessionStore {
         ip: &str,
         since: DateTime<Utc>,
     ) -> Result<bool, Error> {
-        let (found,): (bool,) = sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM user_sessions
-                            WHERE user_id = $1 AND ip = $2 AND created_at > $3)",
+        let found = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM user_sessions
+                            WHERE user_id = $1 AND ip = $2 AND created_at > $3) AS "found!""#,
+            user_id.get(),
+            ip,
+            since,
         )
-        .bind(user_id.get())
-        .bind(ip)
-        .bind(since)
         .fetch_one(&self.db)
         .await?;
         Ok(found)

@@ -94,18 +94,18 @@ impl Users {
     /// password hash on it (the insert still decides under a race).
     #[tracing::instrument(name = "Check a username and email are free", skip_all)]
     pub async fn check_free(&self, username: &Username, email: &Email) -> Result<(), Error> {
-        let (name_taken, email_taken_): (bool, bool) = sqlx::query_as(
-            r#"SELECT EXISTS (SELECT 1 FROM users WHERE lower(username) COLLATE "C" = lower($1)),
-                    EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($2))"#,
+        let taken = sqlx::query!(
+            r#"SELECT EXISTS (SELECT 1 FROM users WHERE lower(username) COLLATE "C" = lower($1)) AS "name!",
+                    EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($2)) AS "email!""#,
+            username.as_str(),
+            email.as_str(),
         )
-        .bind(username.as_str())
-        .bind(email.as_str())
         .fetch_one(&self.db)
         .await?;
-        if name_taken {
+        if taken.name {
             return Err(username_taken());
         }
-        if email_taken_ {
+        if taken.email {
             return Err(email_taken());
         }
         Ok(())
@@ -118,13 +118,14 @@ impl Users {
         email: &Email,
         password_hash: &str,
     ) -> Result<UserCard, Error> {
-        sqlx::query_as::<_, UserCard>(
+        sqlx::query_as!(
+            UserCard,
             "INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3)
              RETURNING id, username, display_name",
+            username.as_str(),
+            email.as_str(),
+            password_hash,
         )
-        .bind(username.as_str())
-        .bind(email.as_str())
-        .bind(password_hash)
         .fetch_one(&self.db)
         .await
         .map_err(|e| match &e {
@@ -139,41 +140,50 @@ impl Users {
 
     #[tracing::instrument(name = "Find an account by login", skip_all)]
     pub async fn find_for_login(&self, login: &LoginName) -> Result<Option<Credentials>, Error> {
-        let (query, value) = match login {
-            LoginName::Username(name) => (
-                r#"SELECT id, username, display_name, password_hash FROM users
+        let found = match login {
+            LoginName::Username(name) => {
+                sqlx::query_as!(
+                    Credentials,
+                    r#"SELECT id, username, display_name, password_hash FROM users
                  WHERE lower(username) COLLATE "C" = lower($1)"#,
-                name,
-            ),
-            LoginName::Email(email) => (
-                "SELECT id, username, display_name, password_hash FROM users
+                    name,
+                )
+                .fetch_optional(&self.db)
+                .await?
+            }
+            LoginName::Email(email) => {
+                sqlx::query_as!(
+                    Credentials,
+                    "SELECT id, username, display_name, password_hash FROM users
                  WHERE lower(email) = lower($1)",
-                email,
-            ),
+                    email,
+                )
+                .fetch_optional(&self.db)
+                .await?
+            }
         };
-        Ok(sqlx::query_as::<_, Credentials>(query)
-            .bind(value)
-            .fetch_optional(&self.db)
-            .await?)
+        Ok(found)
     }
 
     #[tracing::instrument(name = "Read an account", skip_all, fields(user_id = id.get()))]
     pub async fn get(&self, id: UserId) -> Result<Option<UserRecord>, Error> {
-        Ok(sqlx::query_as::<_, UserRecord>(
+        Ok(sqlx::query_as!(
+            UserRecord,
             "SELECT id, username, email, display_name, bio, birthdate, gender, location, avatar_url
              FROM users WHERE id = $1",
+            id.get(),
         )
-        .bind(id.get())
         .fetch_optional(&self.db)
         .await?)
     }
 
     #[tracing::instrument(name = "Read public cards", skip_all, fields(count = ids.len()))]
     pub async fn cards(&self, ids: &[i64]) -> Result<Vec<UserCard>, Error> {
-        Ok(sqlx::query_as::<_, UserCard>(
+        Ok(sqlx::query_as!(
+            UserCard,
             "SELECT id, username, display_name FROM users WHERE id = ANY($1) ORDER BY id",
+            ids,
         )
-        .bind(ids)
         .fetch_all(&self.db)
         .await?)
     }
@@ -191,7 +201,8 @@ impl Users {
     ) -> Result<Vec<UserCard>, Error> {
         // Usernames are ASCII, so the byte order ("C") is the username order,
         // and it lets the prefix match use the index.
-        Ok(sqlx::query_as::<_, UserCard>(
+        Ok(sqlx::query_as!(
+            UserCard,
             r#"SELECT u.id, u.username, u.display_name FROM users u
                WHERE (lower(u.username) COLLATE "C" LIKE lower($1) OR lower(u.display_name) LIKE lower($1))
                  AND ($2::text IS NULL OR lower(u.username) COLLATE "C" > $2)
@@ -202,11 +213,11 @@ impl Users {
                                          OR (b.blocker_id = u.id AND b.blocked_id = $3))))
                ORDER BY lower(u.username) COLLATE "C"
                LIMIT $4"#,
+            like_prefix(query),
+            after,
+            viewer.map(|v| v.get()),
+            limit,
         )
-        .bind(like_prefix(query))
-        .bind(after)
-        .bind(viewer.map(|v| v.get()))
-        .bind(limit)
         .fetch_all(&self.db)
         .await?)
     }
@@ -219,7 +230,8 @@ impl Users {
         id: UserId,
         update: &ProfileUpdate,
     ) -> Result<Option<Profile>, Error> {
-        let row = sqlx::query_as::<_, UserRecord>(
+        let row = sqlx::query_as!(
+            UserRecord,
             "UPDATE users SET
                 display_name = CASE WHEN $2 THEN $3 ELSE display_name END,
                 bio          = CASE WHEN $4 THEN $5 ELSE bio END,
@@ -230,20 +242,20 @@ impl Users {
                 updated_at   = now()
              WHERE id = $1
              RETURNING id, username, email, display_name, bio, birthdate, gender, location, avatar_url",
+            id.get(),
+            update.display_name.is_some(),
+            update.display_name.clone().flatten(),
+            update.bio.is_some(),
+            update.bio.clone().flatten(),
+            update.birthdate.is_some(),
+            update.birthdate.flatten(),
+            update.gender.is_some(),
+            update.gender.clone().flatten(),
+            update.location.is_some(),
+            update.location.clone().flatten(),
+            update.avatar_url.is_some(),
+            update.avatar_url.clone().flatten(),
         )
-        .bind(id.get())
-        .bind(update.display_name.is_some())
-        .bind(update.display_name.clone().flatten())
-        .bind(update.bio.is_some())
-        .bind(update.bio.clone().flatten())
-        .bind(update.birthdate.is_some())
-        .bind(update.birthdate.flatten())
-        .bind(update.gender.is_some())
-        .bind(update.gender.clone().flatten())
-        .bind(update.location.is_some())
-        .bind(update.location.clone().flatten())
-        .bind(update.avatar_url.is_some())
-        .bind(update.avatar_url.clone().flatten())
         .fetch_optional(&self.db)
         .await?;
         Ok(row.map(|r| r.profile()))

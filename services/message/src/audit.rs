@@ -14,13 +14,13 @@ const SEND_REFUSED: &str = "send_refused";
 pub async fn send_refused(store: &Store, sender: UserId, receiver: UserId) {
     let written = store
         .bounded(
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO system_logs (event, user_id, detail)
                      VALUES ($1, $2, jsonb_build_object('to', $3::bigint, 'reason', 'blocked'))",
+                SEND_REFUSED,
+                sender.get(),
+                receiver.get(),
             )
-            .bind(SEND_REFUSED)
-            .bind(sender.get())
-            .bind(receiver.get())
             .execute(store.pool()),
         )
         .await;

@@ -188,37 +188,16 @@ impl Reports {
     /// the two people, either way. Answers the report's id.
     #[tracing::instrument(name = "Store a report", skip_all, fields(reporter = r.reporter.get()))]
     pub async fn store(&self, r: &NewReport) -> Result<i64, Error> {
-        let (report_id, missing): (Option<i64>, Option<i64>) = self
+        // $1 reporter, $2 reported, $3 reason, $4 message ids (distinct), $5 note,
+        // $6 the audit event (the report's audit row is written with it).
+        // Answers the new report's id, or (no report) the smallest id that is not a
+        // message between the two. Data-modifying CTEs run to completion whether or
+        // not the final SELECT reads them, all in the statement's one transaction.
+        let stored = self
             .store
             .bounded(
-                sqlx::query_as(STORE_REPORT)
-                    .bind(r.reporter.get())
-                    .bind(r.reported.get())
-                    .bind(r.reason.as_str())
-                    .bind(&r.messages.0)
-                    .bind(r.note.as_ref().map(|n| n.0.as_str()))
-                    .bind(audit::REPORT)
-                    .fetch_one(self.store.pool()),
-            )
-            .await?;
-        match (report_id, missing) {
-            (Some(id), _) => Ok(id),
-            (None, Some(id)) => Err(Error::invalid(format!(
-                "message_ids: {id} is not a message between you and this person"
-            ))),
-            (None, None) => Err(Error::internal(anyhow::anyhow!(
-                "a report was neither stored nor refused"
-            ))),
-        }
-    }
-}
-
-/// $1 reporter, $2 reported, $3 reason, $4 message ids (distinct), $5 note,
-/// $6 the audit event (the report's audit row is written with it).
-/// Answers the new report's id, or (no report) the smallest id that is not a
-/// message between the two. Data-modifying CTEs run to completion whether or
-/// not the final SELECT reads them, all in the statement's one transaction.
-const STORE_REPORT: &str = "
+                sqlx::query!(
+                    "
 WITH wanted AS (
     SELECT unnest($4::bigint[]) AS id
 ), found AS (
@@ -244,7 +223,28 @@ WITH wanted AS (
         'message_ids', to_jsonb($4::bigint[]))
     FROM report
 )
-SELECT (SELECT id FROM report) AS report_id, (SELECT id FROM missing) AS missing_id";
+SELECT (SELECT id FROM report) AS report_id, (SELECT id FROM missing) AS missing_id",
+                    r.reporter.get(),
+                    r.reported.get(),
+                    r.reason.as_str(),
+                    &r.messages.0,
+                    r.note.as_ref().map(|n| n.0.as_str()),
+                    audit::REPORT,
+                )
+                .fetch_one(self.store.pool()),
+            )
+            .await?;
+        match (stored.report_id, stored.missing_id) {
+            (Some(id), _) => Ok(id),
+            (None, Some(id)) => Err(Error::invalid(format!(
+                "message_ids: {id} is not a message between you and this person"
+            ))),
+            (None, None) => Err(Error::internal(anyhow::anyhow!(
+                "a report was neither stored nor refused"
+            ))),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@ use std::{collections::BTreeMap, time::Duration};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use totilove_common::{Error, MessageStatus};
+use uuid::Uuid;
 
 use crate::domain::{Cursor, HistoryQuery, Message, Page, Pair, UserId};
 
@@ -20,12 +21,50 @@ pub struct Store {
     timeout: Duration,
 }
 
+/// A message as PostgreSQL answers it, its status a code. Read from the view
+/// `messages_with_status`, whose columns PostgreSQL reports as nullable: the
+/// queries mark them `!` (every one is set for a message).
+pub(crate) struct MessageRow {
+    pub id: i64,
+    pub sender_id: i64,
+    pub receiver_id: i64,
+    pub content: String,
+    pub client_msg_id: Uuid,
+    pub status: i16,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An unknown status code fails as a column that does not decode would.
+impl TryFrom<MessageRow> for Message {
+    type Error = sqlx::Error;
+
+    fn try_from(row: MessageRow) -> Result<Self, sqlx::Error> {
+        Ok(Message {
+            id: row.id,
+            sender_id: row.sender_id,
+            receiver_id: row.receiver_id,
+            content: row.content,
+            client_msg_id: row.client_msg_id,
+            status: MessageStatus::try_from(row.status)
+                .map_err(|e| sqlx::Error::Decode(e.into()))?,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// `rows` as messages.
+fn messages(rows: Vec<MessageRow>) -> Result<Vec<Message>, Error> {
+    rows.into_iter()
+        .map(Message::try_from)
+        .collect::<Result<_, _>>()
+        .map_err(db_error)
+}
+
 /// One conversation as its person sees it.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct Conversation {
     pub other_id: i64,
     pub unread_count: i64,
-    #[sqlx(flatten)]
     pub last_message: Message,
 }
 
@@ -98,43 +137,81 @@ impl Store {
 
     /// A conversation's newest `limit` messages, oldest first.
     pub async fn newest(&self, pair: Pair, limit: usize) -> Result<Vec<Message>, Error> {
-        let mut rows = self
+        let rows = self
             .bounded(
-                sqlx::query_as::<_, Message>(
-                    "SELECT id, sender_id, receiver_id, content, client_msg_id, status, created_at
+                sqlx::query_as!(
+                    MessageRow,
+                    r#"SELECT id AS "id!", sender_id AS "sender_id!", receiver_id AS "receiver_id!",
+                            content AS "content!", client_msg_id AS "client_msg_id!",
+                            status AS "status!", created_at AS "created_at!"
                      FROM messages_with_status
                      WHERE LEAST(sender_id, receiver_id) = $1
                        AND GREATEST(sender_id, receiver_id) = $2
                      ORDER BY id DESC
-                     LIMIT $3",
+                     LIMIT $3"#,
+                    pair.lo,
+                    pair.hi,
+                    limit as i64,
                 )
-                .bind(pair.lo)
-                .bind(pair.hi)
-                .bind(limit as i64)
                 .fetch_all(&self.db),
             )
             .await?;
+        let mut rows = messages(rows)?;
         rows.reverse();
         Ok(rows)
     }
 
     /// A page of history straight from PostgreSQL.
     pub async fn history(&self, q: &HistoryQuery) -> Result<Page, Error> {
-        let (sql, id, newest_first) = match q.cursor {
-            Cursor::Newest => (HISTORY_OLDER, i64::MAX, true),
-            Cursor::Before(id) => (HISTORY_OLDER, id, true),
-            Cursor::After(id) => (HISTORY_NEWER, id, false),
+        let (id, newest_first) = match q.cursor {
+            Cursor::Newest => (i64::MAX, true),
+            Cursor::Before(id) => (id, true),
+            Cursor::After(id) => (id, false),
         };
-        let mut rows = self
-            .bounded(
-                sqlx::query_as::<_, Message>(sql)
-                    .bind(q.pair.lo)
-                    .bind(q.pair.hi)
-                    .bind(id)
-                    .bind(q.limit as i64 + 1)
-                    .fetch_all(&self.db),
+        let rows = if newest_first {
+            self.bounded(
+                sqlx::query_as!(
+                    MessageRow,
+                    r#"SELECT id AS "id!", sender_id AS "sender_id!", receiver_id AS "receiver_id!",
+                            content AS "content!", client_msg_id AS "client_msg_id!",
+                            status AS "status!", created_at AS "created_at!"
+                     FROM messages_with_status
+                     WHERE LEAST(sender_id, receiver_id) = $1
+                       AND GREATEST(sender_id, receiver_id) = $2
+                       AND id < $3
+                     ORDER BY id DESC
+                     LIMIT $4"#,
+                    q.pair.lo,
+                    q.pair.hi,
+                    id,
+                    q.limit as i64 + 1,
+                )
+                .fetch_all(&self.db),
             )
-            .await?;
+            .await?
+        } else {
+            self.bounded(
+                sqlx::query_as!(
+                    MessageRow,
+                    r#"SELECT id AS "id!", sender_id AS "sender_id!", receiver_id AS "receiver_id!",
+                            content AS "content!", client_msg_id AS "client_msg_id!",
+                            status AS "status!", created_at AS "created_at!"
+                     FROM messages_with_status
+                     WHERE LEAST(sender_id, receiver_id) = $1
+                       AND GREATEST(sender_id, receiver_id) = $2
+                       AND id > $3
+                     ORDER BY id
+                     LIMIT $4"#,
+                    q.pair.lo,
+                    q.pair.hi,
+                    id,
+                    q.limit as i64 + 1,
+                )
+                .fetch_all(&self.db),
+            )
+            .await?
+        };
+        let mut rows = messages(rows)?;
         let has_more = rows.len() > q.limit;
         rows.truncate(q.limit);
         if newest_first {
@@ -156,10 +233,13 @@ impl Store {
     ) -> Result<(Vec<Message>, bool), Error> {
         // Two index range scans (sent, received) merged; nobody messages
         // themselves, so no message is in both.
-        let mut rows = self
+        let rows = self
             .bounded(
-                sqlx::query_as::<_, Message>(
-                    "SELECT * FROM (
+                sqlx::query_as!(
+                    MessageRow,
+                    r#"SELECT id AS "id!", sender_id AS "sender_id!", receiver_id AS "receiver_id!",
+                            content AS "content!", client_msg_id AS "client_msg_id!",
+                            status AS "status!", created_at AS "created_at!" FROM (
                         (SELECT id, sender_id, receiver_id, content, client_msg_id, status, created_at
                          FROM messages_with_status WHERE sender_id = $1 AND id > $2 ORDER BY id LIMIT $3)
                         UNION ALL
@@ -167,14 +247,15 @@ impl Store {
                          FROM messages_with_status WHERE receiver_id = $1 AND id > $2 ORDER BY id LIMIT $3)
                      ) both_ways
                      ORDER BY id
-                     LIMIT $3",
+                     LIMIT $3"#,
+                    user.get(),
+                    after,
+                    limit as i64 + 1,
                 )
-                .bind(user.get())
-                .bind(after)
-                .bind(limit as i64 + 1)
                 .fetch_all(&self.db),
             )
             .await?;
+        let mut rows = messages(rows)?;
         let more = rows.len() > limit;
         rows.truncate(limit);
         Ok((rows, more))
@@ -182,52 +263,69 @@ impl Store {
 
     /// `user`'s conversations, newest activity first.
     pub async fn conversations(&self, user: UserId) -> Result<Vec<Conversation>, Error> {
-        self.bounded(
-            sqlx::query_as::<_, Conversation>(
-                "SELECT c.other_id, c.unread_count,
-                        m.id, m.sender_id, m.receiver_id, m.content, m.client_msg_id,
-                        m.status, m.created_at
+        let rows = self
+            .bounded(
+                sqlx::query!(
+                    r#"SELECT c.other_id, c.unread_count,
+                        m.id AS "id!", m.sender_id AS "sender_id!", m.receiver_id AS "receiver_id!",
+                        m.content AS "content!", m.client_msg_id AS "client_msg_id!",
+                        m.status AS "status!", m.created_at AS "created_at!"
                  FROM conversations c
                  JOIN messages_with_status m ON m.id = c.last_message_id
                  WHERE c.user_id = $1
                  ORDER BY c.last_message_id DESC
-                 LIMIT $2",
+                 LIMIT $2"#,
+                    user.get(),
+                    MAX_CONVERSATIONS,
+                )
+                .fetch_all(&self.db),
             )
-            .bind(user.get())
-            .bind(MAX_CONVERSATIONS)
-            .fetch_all(&self.db),
-        )
-        .await
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let last_message = Message::try_from(MessageRow {
+                    id: r.id,
+                    sender_id: r.sender_id,
+                    receiver_id: r.receiver_id,
+                    content: r.content,
+                    client_msg_id: r.client_msg_id,
+                    status: r.status,
+                    created_at: r.created_at,
+                })
+                .map_err(db_error)?;
+                Ok(Conversation {
+                    other_id: r.other_id,
+                    unread_count: r.unread_count,
+                    last_message,
+                })
+            })
+            .collect()
     }
 
     /// The newest message id to or from `user` (0 when none): where a
     /// gateway's live chain of that person's events starts.
     pub async fn head(&self, user: UserId) -> Result<i64, Error> {
-        let head: Option<i64> = self
-            .bounded(
-                sqlx::query_scalar("SELECT head_of($1)")
-                    .bind(user.get())
-                    .fetch_optional(&self.db),
-            )
+        let head = self
+            .bounded(sqlx::query_scalar!("SELECT head_of($1)", user.get()).fetch_optional(&self.db))
             .await?;
-        Ok(head.unwrap_or(0))
+        Ok(head.flatten().unwrap_or(0))
     }
 
     /// The people `user` shares a conversation with, and the last activity
     /// (ms since the epoch) with each.
     pub async fn partners(&self, user: UserId) -> Result<Vec<(i64, i64)>, Error> {
-        let rows: Vec<(i64, DateTime<Utc>)> = self
+        let rows = self
             .bounded(
-                sqlx::query_as(
+                sqlx::query!(
                     "SELECT other_id, last_activity FROM conversations WHERE user_id = $1",
+                    user.get(),
                 )
-                .bind(user.get())
                 .fetch_all(&self.db),
             )
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(other, at)| (other, at.timestamp_millis()))
+            .map(|r| (r.other_id, r.last_activity.timestamp_millis()))
             .collect())
     }
 
@@ -244,26 +342,30 @@ impl Store {
             let up_to = highest.entry((m.reader.get(), m.with.get())).or_default();
             *up_to = (*up_to).max(m.up_to_id);
         }
-        let rows: Vec<(i64, i64, i64, i64)> = self
+        // A function's columns have no nullability PostgreSQL reports; the
+        // function sets all four of every row it answers.
+        let rows = self
             .bounded(
-                sqlx::query_as(
-                    "SELECT reader, partner, bound, changed_up_to FROM mark_batch($1, $2, $3, $4, $5)",
+                sqlx::query!(
+                    r#"SELECT reader AS "reader!", partner AS "partner!", bound AS "bound!",
+                              changed_up_to AS "changed_up_to!"
+                       FROM mark_batch($1, $2, $3, $4, $5)"#,
+                    &highest.keys().map(|k| k.0).collect::<Vec<_>>(),
+                    &highest.keys().map(|k| k.1).collect::<Vec<_>>(),
+                    &highest.values().copied().collect::<Vec<_>>(),
+                    matches!(kind, MarkKind::Read { .. }),
+                    matches!(kind, MarkKind::Read { receipts: true }),
                 )
-                .bind(highest.keys().map(|k| k.0).collect::<Vec<_>>())
-                .bind(highest.keys().map(|k| k.1).collect::<Vec<_>>())
-                .bind(highest.values().copied().collect::<Vec<_>>())
-                .bind(matches!(kind, MarkKind::Read { .. }))
-                .bind(matches!(kind, MarkKind::Read { receipts: true }))
                 .fetch_all(&self.db),
             )
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(reader, with, bound, changed_up_to_id)| Marked {
-                reader,
-                with,
-                bound,
-                changed_up_to_id,
+            .map(|r| Marked {
+                reader: r.reader,
+                with: r.partner,
+                bound: r.bound,
+                changed_up_to_id: r.changed_up_to,
             })
             .collect())
     }
@@ -281,21 +383,3 @@ pub fn db_error(e: sqlx::Error) -> Error {
     }
     Error::from(e)
 }
-
-const HISTORY_OLDER: &str =
-    "SELECT id, sender_id, receiver_id, content, client_msg_id, status, created_at
-     FROM messages_with_status
-     WHERE LEAST(sender_id, receiver_id) = $1
-       AND GREATEST(sender_id, receiver_id) = $2
-       AND id < $3
-     ORDER BY id DESC
-     LIMIT $4";
-
-const HISTORY_NEWER: &str =
-    "SELECT id, sender_id, receiver_id, content, client_msg_id, status, created_at
-     FROM messages_with_status
-     WHERE LEAST(sender_id, receiver_id) = $1
-       AND GREATEST(sender_id, receiver_id) = $2
-       AND id > $3
-     ORDER BY id
-     LIMIT $4";

@@ -32,7 +32,7 @@ use uuid::Uuid;
 use crate::{
     domain::{Message, NewMessage, Pair},
     fanout::{Committed, Fanout},
-    store::db_error,
+    store::{MessageRow, db_error},
 };
 
 #[derive(Clone, Debug)]
@@ -243,35 +243,34 @@ async fn persist(
     // One statement, one round trip, one transaction: `store_batch` (see its
     // migration) takes the ids from the allocator row, inserts, records both
     // people's activity and answers what stood before the batch.
-    let stored: StoredBatch = sqlx::query_as(
-        "SELECT first_id, inserted, pair_lo, pair_hi, pair_before, head_people, head_before
-         FROM store_batch($1, $2, $3, $4, $5)",
-    )
-    .bind(
-        unique
+    // A function's OUT columns have no nullability PostgreSQL reports; the
+    // function sets every one (empty arrays, never NULL).
+    let stored = sqlx::query_as!(
+        StoredBatch,
+        r#"SELECT first_id AS "first_id!", inserted AS "inserted!", pair_lo AS "pair_lo!",
+                  pair_hi AS "pair_hi!", pair_before AS "pair_before!",
+                  head_people AS "head_people!", head_before AS "head_before!"
+         FROM store_batch($1, $2, $3, $4, $5)"#,
+        &unique
             .iter()
             .map(|s| s.message.sender.get())
             .collect::<Vec<_>>(),
-    )
-    .bind(
-        unique
+        &unique
             .iter()
             .map(|s| s.message.receiver.get())
             .collect::<Vec<_>>(),
-    )
-    .bind(
-        unique
+        // Borrowed, not copied (`&[&str]` encodes as text[] too; the macro
+        // only knows `&[String]`).
+        &unique
             .iter()
             .map(|s| s.message.content.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        unique
+            .collect::<Vec<_>>() as _,
+        &unique
             .iter()
             .map(|s| s.message.client_msg_id.get())
             .collect::<Vec<_>>(),
+        created_at,
     )
-    .bind(created_at)
     .fetch_one(db)
     .await?;
     let first_id = stored.first_id;
@@ -317,17 +316,21 @@ async fn persist(
     }
     if !retried.is_empty() {
         // Stored earlier (committed, and a stored message never changes).
-        let stored: Vec<Message> = sqlx::query_as(
-            "SELECT id, sender_id, receiver_id, content, client_msg_id, status, created_at
+        let stored = sqlx::query_as!(
+            MessageRow,
+            r#"SELECT id AS "id!", sender_id AS "sender_id!", receiver_id AS "receiver_id!",
+                      content AS "content!", client_msg_id AS "client_msg_id!",
+                      status AS "status!", created_at AS "created_at!"
              FROM messages_with_status
              JOIN UNNEST($1::bigint[], $2::uuid[]) AS k(sender_id, client_msg_id)
-                  USING (sender_id, client_msg_id)",
+                  USING (sender_id, client_msg_id)"#,
+            &retried.iter().map(|k| k.0).collect::<Vec<_>>(),
+            &retried.iter().map(|k| k.1).collect::<Vec<_>>(),
         )
-        .bind(retried.iter().map(|k| k.0).collect::<Vec<_>>())
-        .bind(retried.iter().map(|k| k.1).collect::<Vec<_>>())
         .fetch_all(db)
         .await?;
-        for message in stored {
+        for row in stored {
+            let message = Message::try_from(row)?;
             winners.insert((message.sender_id, message.client_msg_id), (message, false));
         }
     }
@@ -388,7 +391,6 @@ async fn persist(
 }
 
 /// What `store_batch` answers (see its migration).
-#[derive(sqlx::FromRow)]
 struct StoredBatch {
     first_id: i64,
     inserted: Vec<i64>,

@@ -180,7 +180,7 @@ impl TestApp {
         let db = sqlx::PgPool::connect(&self.system.database_url)
             .await
             .expect("the test database");
-        sqlx::query_scalar("SELECT count(*) FROM auth.users")
+        sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM auth.users"#)
             .fetch_one(&db)
             .await
             .expect("the accounts")
@@ -197,10 +197,13 @@ impl TestApp {
         let db = sqlx::PgPool::connect(&self.system.database_url)
             .await
             .expect("the test database");
-        sqlx::query_as("SELECT event, user_id, detail FROM auth.system_logs ORDER BY id")
+        sqlx::query!("SELECT event, user_id, detail FROM auth.system_logs ORDER BY id")
             .fetch_all(&db)
             .await
             .expect("the audit trail")
+            .into_iter()
+            .map(|r| (r.event, r.user_id, r.detail))
+            .collect()
     }
 }
 

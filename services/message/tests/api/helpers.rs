@@ -381,7 +381,8 @@ pub async fn db(app: &App) -> PgConnection {
     let mut conn = PgConnection::connect(&app.system.database_url)
         .await
         .expect("the test database is reachable");
-    sqlx::query("SET search_path = message")
+    // A session setting, not a query on the schema: no macro.
+    sqlx::raw_sql("SET search_path = message")
         .execute(&mut conn)
         .await
         .expect("the message schema");
@@ -390,8 +391,11 @@ pub async fn db(app: &App) -> PgConnection {
 
 /// The message service's audit rows: (event, user, detail), oldest first.
 pub async fn audit_trail(app: &App) -> Vec<(String, i64, serde_json::Value)> {
-    sqlx::query_as("SELECT event, user_id, detail FROM system_logs ORDER BY id")
+    sqlx::query!("SELECT event, user_id, detail FROM system_logs ORDER BY id")
         .fetch_all(&mut db(app).await)
         .await
         .expect("the audit trail is readable")
+        .into_iter()
+        .map(|r| (r.event, r.user_id, r.detail))
+        .collect()
 }

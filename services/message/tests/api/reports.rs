@@ -34,26 +34,40 @@ type StoredReport = (i64, i64, String, Option<String>);
 type CopiedMessage = (i64, i64, i64, String, DateTime<Utc>);
 
 async fn stored_report(conn: &mut PgConnection, id: i64) -> StoredReport {
-    sqlx::query_as("SELECT reporter_id, reported_id, reason, note FROM reports WHERE id = $1")
-        .bind(id)
-        .fetch_one(conn)
-        .await
-        .expect("the report is stored")
+    let r = sqlx::query!(
+        "SELECT reporter_id, reported_id, reason, note FROM reports WHERE id = $1",
+        id
+    )
+    .fetch_one(conn)
+    .await
+    .expect("the report is stored");
+    (r.reporter_id, r.reported_id, r.reason, r.note)
 }
 
 async fn copies(conn: &mut PgConnection, id: i64) -> Vec<CopiedMessage> {
-    sqlx::query_as(
+    sqlx::query!(
         "SELECT message_id, sender_id, receiver_id, content, created_at
          FROM report_messages WHERE report_id = $1 ORDER BY message_id",
+        id
     )
-    .bind(id)
     .fetch_all(conn)
     .await
     .expect("the copies are readable")
+    .into_iter()
+    .map(|c| {
+        (
+            c.message_id,
+            c.sender_id,
+            c.receiver_id,
+            c.content,
+            c.created_at,
+        )
+    })
+    .collect()
 }
 
 async fn count_reports(conn: &mut PgConnection) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM reports")
+    sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM reports"#)
         .fetch_one(conn)
         .await
         .expect("reports are countable")
