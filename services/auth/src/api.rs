@@ -159,6 +159,7 @@ impl AuthService for AuthApi {
         Ok(Response::new(pb::ListSessionsResponse { sessions }))
     }
 
+    #[tracing::instrument(name = "List ended sessions", skip_all)]
     async fn ended_sessions(
         &self,
         request: Request<pb::EndedSessionsRequest>,

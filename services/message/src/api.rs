@@ -90,6 +90,7 @@ type Answer<T> = Result<Response<T>, GrpcStatus>;
 
 #[tonic::async_trait]
 impl pb::message_service_server::MessageService for MessageApi {
+    #[tracing::instrument(name = "Send a message", skip_all, fields(user_id = req.get_ref().sender_id, to = req.get_ref().receiver_id))]
     async fn send(&self, req: Request<pb::SendRequest>) -> Answer<pb::SendResponse> {
         let message = parse_send(req.into_inner())?;
         let sent = self.messages.send(message).await?;
@@ -99,6 +100,7 @@ impl pb::message_service_server::MessageService for MessageApi {
         }))
     }
 
+    #[tracing::instrument(name = "Read a conversation's history", skip_all, fields(user_id = req.get_ref().user_id, with = req.get_ref().other_user_id))]
     async fn history(&self, req: Request<pb::HistoryRequest>) -> Answer<pb::HistoryResponse> {
         let r = req.into_inner();
         let query = HistoryQuery::parse(r.user_id, r.other_user_id, r.before, r.after, r.limit)?;
@@ -109,6 +111,7 @@ impl pb::message_service_server::MessageService for MessageApi {
         }))
     }
 
+    #[tracing::instrument(name = "List conversations", skip_all, fields(user_id = req.get_ref().user_id))]
     async fn conversations(
         &self,
         req: Request<pb::ConversationsRequest>,
@@ -127,6 +130,7 @@ impl pb::message_service_server::MessageService for MessageApi {
         }))
     }
 
+    #[tracing::instrument(name = "Mark messages read", skip_all, fields(user_id = req.get_ref().user_id, with = req.get_ref().with_user_id))]
     async fn mark_read(&self, req: Request<pb::MarkReadRequest>) -> Answer<pb::MarkStatusResponse> {
         let r = req.into_inner();
         let mark = parse_mark(r.user_id, r.with_user_id, r.up_to_id)?;
@@ -140,6 +144,7 @@ impl pb::message_service_server::MessageService for MessageApi {
         }))
     }
 
+    #[tracing::instrument(name = "Mark messages delivered", skip_all, fields(user_id = req.get_ref().user_id, with = req.get_ref().with_user_id))]
     async fn mark_delivered(
         &self,
         req: Request<pb::MarkDeliveredRequest>,
@@ -152,6 +157,7 @@ impl pb::message_service_server::MessageService for MessageApi {
         }))
     }
 
+    #[tracing::instrument(name = "Mark deliveries in a batch", skip_all, fields(count = req.get_ref().marks.len()))]
     async fn mark_delivered_batch(
         &self,
         req: Request<pb::MarkDeliveredBatchRequest>,
@@ -171,6 +177,7 @@ impl pb::message_service_server::MessageService for MessageApi {
         Ok(Response::new(pb::MarkDeliveredBatchResponse {}))
     }
 
+    #[tracing::instrument(name = "Sync missed messages", skip_all, fields(user_id = req.get_ref().user_id, after = req.get_ref().after))]
     async fn sync(&self, req: Request<pb::SyncRequest>) -> Answer<pb::SyncResponse> {
         let r = req.into_inner();
         let user = UserId::parse(r.user_id, "user_id")?;
@@ -185,24 +192,28 @@ impl pb::message_service_server::MessageService for MessageApi {
         }))
     }
 
+    #[tracing::instrument(name = "Read a person's last message id", skip_all, fields(user_id = req.get_ref().user_id))]
     async fn head(&self, req: Request<pb::HeadRequest>) -> Answer<pb::HeadResponse> {
         let user = UserId::parse(req.into_inner().user_id, "user_id")?;
         let last_message_id = self.messages.head(user).await?;
         Ok(Response::new(pb::HeadResponse { last_message_id }))
     }
 
+    #[tracing::instrument(name = "List conversation partners", skip_all, fields(user_id = req.get_ref().user_id))]
     async fn partners(&self, req: Request<pb::PartnersRequest>) -> Answer<pb::PartnersResponse> {
         let user = UserId::parse(req.into_inner().user_id, "user_id")?;
         let user_ids = self.messages.partners(user).await?;
         Ok(Response::new(pb::PartnersResponse { user_ids }))
     }
 
+    #[tracing::instrument(name = "Report a person", skip_all, fields(user_id = req.get_ref().reporter_id))]
     async fn report(&self, req: Request<pb::ReportRequest>) -> Answer<pb::ReportResponse> {
         let report = parse_report(req.into_inner())?;
         let report_id = self.messages.report(report).await?;
         Ok(Response::new(pb::ReportResponse { report_id }))
     }
 
+    #[tracing::instrument(name = "Read the push public key", skip_all)]
     async fn push_key(&self, _req: Request<pb::PushKeyRequest>) -> Answer<pb::PushKeyResponse> {
         let public_key = self
             .messages

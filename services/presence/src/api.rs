@@ -41,6 +41,7 @@ fn unavailable(e: fred::error::Error) -> Status {
 
 #[tonic::async_trait]
 impl pb::presence_service_server::PresenceService for PresenceApi {
+    #[tracing::instrument(name = "Open a connection", skip_all, fields(user_id = request.get_ref().connection.as_ref().map(|c| c.user_id), gateway = %request.get_ref().gateway_id))]
     async fn open_connection(
         &self,
         request: Request<pb::OpenConnectionRequest>,
@@ -66,6 +67,7 @@ impl pb::presence_service_server::PresenceService for PresenceApi {
         }))
     }
 
+    #[tracing::instrument(name = "Close a connection", skip_all, fields(user_id = request.get_ref().connection.as_ref().map(|c| c.user_id), gateway = %request.get_ref().gateway_id))]
     async fn close_connection(
         &self,
         request: Request<pb::CloseConnectionRequest>,
@@ -77,6 +79,7 @@ impl pb::presence_service_server::PresenceService for PresenceApi {
         Ok(Response::new(pb::CloseConnectionResponse {}))
     }
 
+    #[tracing::instrument(name = "Heartbeat a gateway's connections", skip_all, fields(gateway = %request.get_ref().gateway_id, count = request.get_ref().connections.len()))]
     async fn heartbeat(
         &self,
         request: Request<pb::HeartbeatRequest>,
@@ -102,6 +105,7 @@ impl pb::presence_service_server::PresenceService for PresenceApi {
         Ok(Response::new(pb::HeartbeatResponse { unknown }))
     }
 
+    #[tracing::instrument(name = "Read presence", skip_all, fields(count = request.get_ref().user_ids.len()))]
     async fn get_presence(
         &self,
         request: Request<pb::GetPresenceRequest>,
@@ -135,6 +139,7 @@ impl pb::presence_service_server::PresenceService for PresenceApi {
         Ok(Response::new(pb::GetPresenceResponse { presence }))
     }
 
+    #[tracing::instrument(name = "Set typing", skip_all, fields(user_id = request.get_ref().user_id, partner_id = request.get_ref().partner_id))]
     async fn set_typing(
         &self,
         request: Request<pb::SetTypingRequest>,
@@ -159,6 +164,7 @@ impl pb::presence_service_server::PresenceService for PresenceApi {
         Ok(Response::new(pb::SetTypingResponse { forward }))
     }
 
+    #[tracing::instrument(name = "Tell of a privacy change", skip_all, fields(user_id = request.get_ref().user_id))]
     async fn privacy_changed(
         &self,
         request: Request<pb::PrivacyChangedRequest>,
@@ -181,6 +187,7 @@ impl pb::presence_service_server::PresenceService for PresenceApi {
         Ok(Response::new(pb::PrivacyChangedResponse {}))
     }
 
+    #[tracing::instrument(name = "Tell of a profile change", skip_all, fields(user_id = request.get_ref().user_id))]
     async fn profile_changed(
         &self,
         request: Request<pb::ProfileChangedRequest>,
@@ -198,6 +205,7 @@ impl pb::presence_service_server::PresenceService for PresenceApi {
         Ok(Response::new(pb::ProfileChangedResponse {}))
     }
 
+    #[tracing::instrument(name = "Tell of a block change", skip_all, fields(user_id = request.get_ref().user_id, other_id = request.get_ref().other_id))]
     async fn block_changed(
         &self,
         request: Request<pb::BlockChangedRequest>,
