@@ -75,6 +75,7 @@ pub trait Source {
 }
 
 /// The process environment.
+#[derive(Debug)]
 pub struct Env;
 
 impl Source for Env {

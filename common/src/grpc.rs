@@ -29,7 +29,7 @@ pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-token";
 const OPEN_PATH_PREFIX: &str = "/grpc.health.v1.Health/";
 
 /// The client side: adds the credential and the current trace context to every call.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Outbound {
     token: MetadataValue<tonic::metadata::Ascii>,
 }
@@ -150,7 +150,7 @@ fn request_span(req: &http::Request<()>) -> tracing::Span {
     span
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct RequireCredentialLayer {
     token: Secret,
 }
@@ -166,7 +166,7 @@ impl<S> Layer<S> for RequireCredentialLayer {
     }
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct RequireCredential<S> {
     inner: S,
     token: Secret,

@@ -11,7 +11,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 pub use tonic_health::{pb::health_client::HealthClient, server::health_reporter};
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub enum Store {
     Postgres(PgPool),
     Redis(Pool),

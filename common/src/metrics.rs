@@ -80,6 +80,7 @@ pub fn recorder() -> &'static PrometheusHandle {
 const POOL_SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The `/metrics` listener; stopped when dropped.
+#[derive(Debug)]
 pub struct Exporter {
     addr: SocketAddr,
     task: JoinHandle<()>,

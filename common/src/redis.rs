@@ -266,7 +266,7 @@ impl From<NotConnected> for fred::error::Error {
 /// Notices that a pool reconnected: what was learned from the Redis before
 /// (a remembered answer, the server's identity) may not hold for the one
 /// after, which may have restarted from an older snapshot.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Reconnections {
     /// One per pooled connection: a message means it reconnected.
     receivers: Arc<Mutex<Vec<broadcast::Receiver<Server>>>>,

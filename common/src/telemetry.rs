@@ -12,6 +12,7 @@ use crate::trace_context;
 const DEFAULT_FILTER: &str = "info,sqlx=warn,fred=warn,h2=warn,tower=warn,hyper=warn";
 
 /// Keeps the exporter alive; flushes pending spans when dropped.
+#[derive(Debug)]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
 }

@@ -21,6 +21,7 @@ use totilove_common::metrics::Exporter;
 pub use config::Config;
 pub use state::AppState;
 
+#[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     /// Serves `/metrics` while the application lives.

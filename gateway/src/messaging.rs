@@ -21,7 +21,7 @@ use totilove_proto::{
 const PRIVACY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The message service's client, cheap to clone (tonic clients are).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Messaging {
     messages: MessageServiceClient<Intercepted>,
     /// Asked for the reader's read-receipt setting on every read.

@@ -25,6 +25,13 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+// Clients and the hub: nothing worth printing, and the config has its own Debug.
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     config: Config,
     auth: AuthServiceClient<Intercepted>,
@@ -38,7 +45,7 @@ struct Inner {
 }
 
 /// The gRPC health clients of the three services.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Health {
     pub auth: HealthClient<Channel>,
     pub message: HealthClient<Channel>,

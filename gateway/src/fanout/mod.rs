@@ -79,6 +79,13 @@ pub struct Hub {
     inner: Arc<Inner>,
 }
 
+// Its inside is every socket's queue: too much for a log line.
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
 pub(crate) struct Inner {
     settings: RealtimeSettings,
     /// This instance's name in presence records.
@@ -363,6 +370,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// A socket slot held during the upgrade (released when dropped unattached).
+#[derive(Debug)]
 pub struct Reservation {
     hub: Hub,
     user_id: i64,
@@ -414,6 +422,7 @@ impl Drop for Reservation {
 }
 
 /// A registered socket: its link to the hub, its queue and its close signal.
+#[derive(Debug)]
 pub struct Attached {
     /// Becomes true once every message committed from now on will reach
     /// the socket live (the person's channel is subscribed and its head read).
@@ -424,6 +433,7 @@ pub struct Attached {
 }
 
 /// A socket's membership in the hub; dropping it unregisters the socket.
+#[derive(Debug)]
 pub struct SocketLink {
     hub: Hub,
     handle: Arc<SocketHandle>,
@@ -464,6 +474,7 @@ impl Drop for SocketLink {
 }
 
 /// See [`Hub::guard`].
+#[derive(Debug)]
 pub struct HubGuard {
     hub: Hub,
 }

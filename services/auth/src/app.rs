@@ -41,6 +41,15 @@ pub struct Application {
     config: Config,
 }
 
+// The listener's address is what tells one instance from another.
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("addr", &self.listener.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let mut metrics = Exporter::serve_if(config.metrics_addr.as_deref()).await?;

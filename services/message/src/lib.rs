@@ -119,6 +119,7 @@ impl Config {
     }
 }
 
+#[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     /// Serves `/metrics` while the application lives.

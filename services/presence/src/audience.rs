@@ -49,6 +49,13 @@ pub struct Audience {
     pair_memory: Duration,
 }
 
+// Clients and a cache of pairs: nothing worth printing.
+impl std::fmt::Debug for Audience {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audience").finish_non_exhaustive()
+    }
+}
+
 impl Audience {
     pub fn new(
         message_url: &str,

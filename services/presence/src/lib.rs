@@ -131,6 +131,7 @@ impl Config {
     }
 }
 
+#[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     /// Serves `/metrics` while the application lives.
