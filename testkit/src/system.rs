@@ -19,7 +19,7 @@ use crate::RedisServer;
 pub const INTERNAL_TOKEN: &str = "test-internal-token-0123456789abcdef";
 const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef0123456789";
 
-pub type Intercepted = InterceptedService<Channel, Outbound>;
+pub(crate) type Intercepted = InterceptedService<Channel, Outbound>;
 
 /// A running service: its URL, stopped when dropped.
 pub struct Service {

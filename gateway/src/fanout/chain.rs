@@ -66,7 +66,7 @@ pub(crate) struct UserChain {
 
 impl UserChain {
     /// Creates the chain of `user_id` and starts its task.
-    pub fn start(hub: &Arc<Inner>, user_id: i64) -> Arc<Self> {
+    pub(super) fn start(hub: &Arc<Inner>, user_id: i64) -> Arc<Self> {
         let (events, queue) = mpsc::channel(QUEUE);
         let chain = Arc::new(Self {
             user_id,
@@ -83,7 +83,7 @@ impl UserChain {
 
     /// Queues an event from the person's channel; on overflow the event is
     /// dropped and the chain repairs instead.
-    pub fn push(&self, event: Event) {
+    pub(super) fn push(&self, event: Event) {
         if self.events.try_send(Box::new(event)).is_err() {
             metrics::counter!("totilove_fanout_gaps_total", "cause" => "queue_full").increment(1);
             tracing::warn!(
@@ -95,18 +95,18 @@ impl UserChain {
     }
 
     /// Watches whether the chain is live (see [`UserChain::ready`]).
-    pub fn ready(&self) -> watch::Receiver<bool> {
+    pub(super) fn ready(&self) -> watch::Receiver<bool> {
         self.ready.subscribe()
     }
 
     /// Asks the chain to fetch whatever it may have missed.
-    pub fn request_repair(&self) {
+    pub(super) fn request_repair(&self) {
         self.needs_repair.store(true, Ordering::Release);
         self.wake.notify_one();
     }
 
     /// The person's last local socket left: the chain ends.
-    pub fn retire(&self) {
+    pub(super) fn retire(&self) {
         self.retired.store(true, Ordering::Release);
         self.wake.notify_one();
     }

@@ -25,7 +25,7 @@ pub(crate) struct Delivered {
 }
 
 impl Delivered {
-    pub fn report(&self, receiver: i64, sender: i64, id: i64) {
+    pub(super) fn report(&self, receiver: i64, sender: i64, id: i64) {
         let mut pending = lock(&self.pending);
         let highest = pending.entry((receiver, sender)).or_insert(id);
         *highest = (*highest).max(id);

@@ -18,7 +18,7 @@ pub(super) struct FrameLimits {
 }
 
 impl FrameLimits {
-    pub fn new(sync: FrameLimit, read: FrameLimit) -> Self {
+    pub(super) fn new(sync: FrameLimit, read: FrameLimit) -> Self {
         Self {
             sync: limiter(sync),
             read: limiter(read),
@@ -26,12 +26,12 @@ impl FrameLimits {
     }
 
     /// The refusal of one more `sync` frame now, if it is over the limit.
-    pub fn sync(&self) -> Option<Refusal> {
+    pub(super) fn sync(&self) -> Option<Refusal> {
         over(&self.sync, "sync")
     }
 
     /// The refusal of one more `read` frame now, if it is over the limit.
-    pub fn read(&self) -> Option<Refusal> {
+    pub(super) fn read(&self) -> Option<Refusal> {
         over(&self.read, "read")
     }
 }

@@ -51,7 +51,7 @@ pub(super) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(
+    pub(super) fn new(
         state: &'a AppState,
         user: &'a CurrentUser,
         link: &'a SocketLink,
@@ -68,7 +68,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub async fn run(&mut self, stream: &mut SplitStream<WebSocket>) -> Ending {
+    pub(super) async fn run(&mut self, stream: &mut SplitStream<WebSocket>) -> Ending {
         // Calls to the services are boxed: their futures are kilobytes, and
         // inline they would make every idle socket's task that large too
         // (a task is as big as the largest state it can be in).

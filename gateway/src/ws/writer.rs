@@ -38,7 +38,7 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub fn new(user_id: i64) -> Self {
+    pub(super) fn new(user_id: i64) -> Self {
         Self {
             user_id,
             own: VecDeque::new(),
@@ -46,7 +46,7 @@ impl Writer {
         }
     }
 
-    pub async fn run<S: Sink<Message> + Unpin>(
+    pub(super) async fn run<S: Sink<Message> + Unpin>(
         &mut self,
         sink: &mut S,
         outbox: &mut mpsc::Receiver<Outgoing>,
@@ -69,7 +69,7 @@ impl Writer {
     }
 
     /// Writes what is already queued (before a close frame).
-    pub async fn drain<S: Sink<Message> + Unpin>(
+    pub(super) async fn drain<S: Sink<Message> + Unpin>(
         &mut self,
         sink: &mut S,
         outbox: &mut mpsc::Receiver<Outgoing>,

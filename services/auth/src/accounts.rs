@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// A successful login.
-pub struct LoggedIn {
+pub(crate) struct LoggedIn {
     pub token: String,
     pub expires_at: DateTime<Utc>,
     pub user: UserCard,
@@ -28,7 +28,7 @@ pub struct LoggedIn {
 }
 
 #[derive(Clone)]
-pub struct Accounts {
+pub(crate) struct Accounts {
     pub db: PgPool,
     pub users: Users,
     pub passwords: Passwords,
@@ -60,7 +60,7 @@ impl Accounts {
     /// The address's limit first (a refusal costs nothing), then the hash,
     /// and only then whether the names are free: a taken name and a free one
     /// cost the same hash, so the time of the answer does not tell them apart.
-    pub async fn register(
+    pub(crate) async fn register(
         &self,
         username: Username,
         email: Email,
@@ -83,7 +83,7 @@ impl Accounts {
     }
 
     /// Throttle first (before any hashing), then the password, then the session.
-    pub async fn login(
+    pub(crate) async fn login(
         &self,
         login: LoginName,
         password: OfferedPassword,
@@ -160,7 +160,7 @@ impl Accounts {
     }
 
     /// The token's signature and claims, then its session in the stores.
-    pub async fn validate(&self, token: &str) -> Result<TokenSubject, Error> {
+    pub(crate) async fn validate(&self, token: &str) -> Result<TokenSubject, Error> {
         let subject = self.tokens.verify(token)?;
         self.sessions.check(&subject).await?;
         Ok(subject)
@@ -168,7 +168,7 @@ impl Accounts {
 
     /// Ends the caller's own session. Idempotent for their own session (a
     /// logout racing a revocation is still a logout); not for anyone else's.
-    pub async fn logout(
+    pub(crate) async fn logout(
         &self,
         user_id: UserId,
         session_id: &SessionId,
@@ -185,7 +185,7 @@ impl Accounts {
 
     /// Ends another of the caller's sessions; `not_found` when it is not
     /// theirs or has already ended.
-    pub async fn revoke(
+    pub(crate) async fn revoke(
         &self,
         user_id: UserId,
         session_id: &SessionId,

@@ -28,7 +28,7 @@ const MAX_BATCH: usize = 1000;
 /// People checked at once by `BlockedAmong` (a presence audience), at most.
 const MAX_AMONG: usize = 10_000;
 
-pub struct AuthApi {
+pub(crate) struct AuthApi {
     pub accounts: Accounts,
     pub users: Users,
     pub blocks: Blocks,

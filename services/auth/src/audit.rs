@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use crate::domain::{ClientInfo, UserId};
 
 #[derive(Debug, Clone, Copy)]
-pub enum Event {
+pub(crate) enum Event {
     Register,
     LoginOk,
     LoginFailed,
@@ -22,7 +22,7 @@ pub enum Event {
 }
 
 impl Event {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Event::Register => "register",
             Event::LoginOk => "login_ok",
@@ -36,7 +36,7 @@ impl Event {
 }
 
 #[tracing::instrument(name = "Write an audit record", skip_all, fields(event = event.as_str()))]
-pub async fn record(
+pub(crate) async fn record(
     db: &PgPool,
     event: Event,
     user_id: Option<UserId>,

@@ -16,13 +16,13 @@ use totilove_common::{
 use crate::{audit::Event, domain::UserId, users::UserCard};
 
 #[derive(Clone)]
-pub struct Blocks {
+pub(crate) struct Blocks {
     db: PgPool,
     redis: Pool,
 }
 
 impl Blocks {
-    pub fn new(db: PgPool, redis: Pool) -> Self {
+    pub(crate) fn new(db: PgPool, redis: Pool) -> Self {
         Self { db, redis }
     }
 
@@ -50,7 +50,7 @@ impl Blocks {
 
     /// Idempotent: blocking twice is one block.
     #[tracing::instrument(name = "Block a person", skip_all, fields(user_id = blocker.get(), target_id = blocked.get()))]
-    pub async fn block(&self, blocker: UserId, blocked: UserId) -> Result<(), Error> {
+    pub(crate) async fn block(&self, blocker: UserId, blocked: UserId) -> Result<(), Error> {
         if blocker == blocked {
             return Err(Error::invalid("cannot block yourself"));
         }
@@ -78,7 +78,7 @@ impl Blocks {
 
     /// Idempotent: unblocking someone not blocked is fine; an unknown person is not.
     #[tracing::instrument(name = "Unblock a person", skip_all, fields(user_id = blocker.get(), target_id = blocked.get()))]
-    pub async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<(), Error> {
+    pub(crate) async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<(), Error> {
         let known = sqlx::query_scalar!(
             r#"WITH target AS (SELECT id FROM users WHERE id = $2),
                   removed AS (DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2),
@@ -99,7 +99,7 @@ impl Blocks {
 
     /// The people `blocker` blocks, by username.
     #[tracing::instrument(name = "List blocked people", skip_all, fields(user_id = blocker.get()))]
-    pub async fn list(&self, blocker: UserId) -> Result<Vec<UserCard>, Error> {
+    pub(crate) async fn list(&self, blocker: UserId) -> Result<Vec<UserCard>, Error> {
         Ok(sqlx::query_as!(
             UserCard,
             r#"SELECT u.id, u.username, u.display_name
@@ -114,7 +114,7 @@ impl Blocks {
 
     /// Of `others`, those who block `user` or whom `user` blocks.
     #[tracing::instrument(name = "Find blocks among people", skip_all, fields(user_id = user.get(), count = others.len()))]
-    pub async fn among(&self, user: UserId, others: &[i64]) -> Result<Vec<i64>, Error> {
+    pub(crate) async fn among(&self, user: UserId, others: &[i64]) -> Result<Vec<i64>, Error> {
         // A UNION's column has no nullability PostgreSQL reports: `!`.
         Ok(sqlx::query_scalar!(
             r#"SELECT blocked_id AS "blocked_id!" FROM blocks WHERE blocker_id = $1 AND blocked_id = ANY($2)
@@ -130,7 +130,7 @@ impl Blocks {
 
     /// Whether either blocks the other.
     #[tracing::instrument(name = "Check a block either way", skip_all)]
-    pub async fn either_way(&self, a: UserId, b: UserId) -> Result<bool, Error> {
+    pub(crate) async fn either_way(&self, a: UserId, b: UserId) -> Result<bool, Error> {
         Ok(sqlx::query_scalar!(
             r#"SELECT EXISTS (SELECT 1 FROM blocks
                             WHERE (blocker_id = $1 AND blocked_id = $2)

@@ -59,7 +59,7 @@ pub struct Config {
 }
 
 /// The push services of Chrome and Edge (FCM), Firefox, Safari and Windows.
-pub const DEFAULT_PUSH_SERVICE_HOSTS: &str =
+pub(crate) const DEFAULT_PUSH_SERVICE_HOSTS: &str =
     "fcm.googleapis.com,push.services.mozilla.com,push.apple.com,notify.windows.com";
 
 impl Config {

@@ -11,14 +11,14 @@ fn chars(s: &str) -> usize {
     s.chars().count()
 }
 
-pub use totilove_common::UserId;
+pub(crate) use totilove_common::UserId;
 
 /// 3–32 of `[A-Za-z0-9_.-]`; unique case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Username(String);
+pub(crate) struct Username(String);
 
 impl Username {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -44,12 +44,12 @@ impl TryFrom<String> for Username {
 
 /// A well-formed address of at most 100 characters; unique case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Email(String);
+pub(crate) struct Email(String);
 
 impl Email {
-    pub const MAX_CHARS: usize = 100;
+    pub(crate) const MAX_CHARS: usize = 100;
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -78,10 +78,10 @@ impl TryFrom<String> for Email {
 }
 
 /// 8–128 characters, kept exactly as typed (spaces count).
-pub struct Password(String);
+pub(crate) struct Password(String);
 
 impl Password {
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
 }
@@ -106,14 +106,14 @@ impl std::fmt::Debug for Password {
 
 /// What a login names: a username or an email, compared case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoginName {
+pub(crate) enum LoginName {
     Username(String),
     Email(String),
 }
 
 impl LoginName {
     /// The lowercased form: the throttling key when no account matches.
-    pub fn normalized(&self) -> String {
+    pub(crate) fn normalized(&self) -> String {
         match self {
             LoginName::Username(s) | LoginName::Email(s) => s.to_lowercase(),
         }
@@ -143,10 +143,10 @@ impl TryFrom<String> for LoginName {
 
 /// The password offered at login: any non-empty text of bounded size. It is
 /// not held to the registration rules (they may change; old passwords stay valid).
-pub struct OfferedPassword(String);
+pub(crate) struct OfferedPassword(String);
 
 impl OfferedPassword {
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
 }
@@ -169,13 +169,13 @@ impl TryFrom<String> for OfferedPassword {
 /// the sessions list and per-address throttling). Bounded, never refused:
 /// it is the gateway's word, not the client's input.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientInfo {
+pub(crate) struct ClientInfo {
     pub ip: String,
     pub user_agent: String,
 }
 
 impl ClientInfo {
-    pub fn new(ip: &str, user_agent: &str) -> Self {
+    pub(crate) fn new(ip: &str, user_agent: &str) -> Self {
         let clean = |s: &str, max: usize| -> String {
             s.chars().filter(|c| !c.is_control()).take(max).collect()
         };
@@ -188,7 +188,7 @@ impl ClientInfo {
 
 /// The profile fields, each possibly absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Profile {
+pub(crate) struct Profile {
     pub display_name: Option<String>,
     pub bio: Option<String>,
     pub birthdate: Option<NaiveDate>,
@@ -198,11 +198,11 @@ pub struct Profile {
 }
 
 /// One field to write: `Some(value)` sets it, `None` clears it.
-pub type Change<T> = Option<Option<T>>;
+pub(crate) type Change<T> = Option<Option<T>>;
 
 /// A validated profile update; `None` fields are kept as they are.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct ProfileUpdate {
+pub(crate) struct ProfileUpdate {
     pub display_name: Change<String>,
     pub bio: Change<String>,
     pub birthdate: Change<NaiveDate>,
@@ -214,7 +214,7 @@ pub struct ProfileUpdate {
 /// A profile update as it arrives: the names of the fields to write, and the
 /// values as text (a listed field with no value is cleared).
 #[derive(Debug, Default)]
-pub struct ProfileInput {
+pub(crate) struct ProfileInput {
     pub fields: Vec<String>,
     pub display_name: Option<String>,
     pub bio: Option<String>,
@@ -333,10 +333,10 @@ fn avatar_url(value: &Option<String>) -> Result<Option<String>, Error> {
 
 /// 128 random bits from the OS, as 32 lowercase hex characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SessionId(String);
+pub(crate) struct SessionId(String);
 
 impl SessionId {
-    pub fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         let mut bytes = [0u8; 16];
         if OsRng.try_fill_bytes(&mut bytes).is_err() {
             // The OS generator does not fail on supported systems; should it,
@@ -347,12 +347,12 @@ impl SessionId {
     }
 
     /// `None` for anything that is not a session id we could have made.
-    pub fn parse(raw: &str) -> Option<Self> {
+    pub(crate) fn parse(raw: &str) -> Option<Self> {
         let ok = raw.len() == 32 && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         ok.then(|| Self(raw.to_owned()))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }

@@ -60,7 +60,7 @@ impl HashCost {
 }
 
 #[derive(Clone)]
-pub struct Passwords {
+pub(crate) struct Passwords {
     /// Verifying logins.
     logins: HashPool,
     /// Hashing new accounts' passwords.
@@ -87,7 +87,11 @@ impl Passwords {
     /// Starts `logins` threads verifying logins and `registrations` threads
     /// hashing new passwords at `cost`; computes the dummy hash (one hash at
     /// startup, at the same cost, so unknown users take as long as known).
-    pub async fn new(logins: usize, registrations: usize, cost: HashCost) -> anyhow::Result<Self> {
+    pub(crate) async fn new(
+        logins: usize,
+        registrations: usize,
+        cost: HashCost,
+    ) -> anyhow::Result<Self> {
         let owasp = HashCost::OWASP;
         if cost.memory_kib < owasp.memory_kib || cost.iterations < owasp.iterations {
             tracing::warn!(
@@ -109,7 +113,7 @@ impl Passwords {
     }
 
     /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) of a new password.
-    pub async fn hash(&self, password: &Password) -> Result<String, Error> {
+    pub(crate) async fn hash(&self, password: &Password) -> Result<String, Error> {
         let password = password.as_bytes().to_vec();
         let cost = self.cost;
         self.registrations
@@ -119,7 +123,7 @@ impl Passwords {
 
     /// Whether `password` matches `hash`; with no hash (unknown user) it checks
     /// against the dummy hash and answers false, in the same time.
-    pub async fn verify(
+    pub(crate) async fn verify(
         &self,
         password: &OfferedPassword,
         hash: Option<&str>,

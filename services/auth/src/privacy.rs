@@ -46,40 +46,40 @@ const HIDDEN: IdSetCopy = IdSetCopy {
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
-pub struct Privacy {
+pub(crate) struct Privacy {
     pub show_online: bool,
     pub send_read_receipts: bool,
 }
 
 /// The settings to write; `None` keeps the current value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PrivacyUpdate {
+pub(crate) struct PrivacyUpdate {
     pub show_online: Option<bool>,
     pub send_read_receipts: Option<bool>,
 }
 
 /// The settings after an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Updated {
+pub(crate) struct Updated {
     pub privacy: Privacy,
     /// `show_online` is not what it was before: the audience must be told.
     pub show_online_changed: bool,
 }
 
 #[derive(Clone)]
-pub struct Privacies {
+pub(crate) struct Privacies {
     db: PgPool,
     redis: Pool,
 }
 
 impl Privacies {
-    pub fn new(db: PgPool, redis: Pool) -> Self {
+    pub(crate) fn new(db: PgPool, redis: Pool) -> Self {
         Self { db, redis }
     }
 
     /// `None` for an unknown person.
     #[tracing::instrument(name = "Read privacy settings", skip_all, fields(user_id = user.get()))]
-    pub async fn get(&self, user: UserId) -> Result<Option<Privacy>, Error> {
+    pub(crate) async fn get(&self, user: UserId) -> Result<Option<Privacy>, Error> {
         Ok(sqlx::query_as!(
             Privacy,
             "SELECT show_online, send_read_receipts FROM users WHERE id = $1",
@@ -92,7 +92,7 @@ impl Privacies {
     /// Writes the given settings, then the Redis copy of `show_online`.
     /// `None` for an unknown person.
     #[tracing::instrument(name = "Update privacy settings", skip_all, fields(user_id = user.get()))]
-    pub async fn update(
+    pub(crate) async fn update(
         &self,
         user: UserId,
         update: PrivacyUpdate,
@@ -143,7 +143,7 @@ impl Privacies {
     }
 
     /// Rebuilds the Redis copy from the record every `every`, until dropped.
-    pub async fn sync_forever(self, every: Duration) {
+    pub(crate) async fn sync_forever(self, every: Duration) {
         HIDDEN.sync_forever(self.db, self.redis, every).await;
     }
 }

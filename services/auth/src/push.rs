@@ -26,7 +26,7 @@ use crate::{
 /// Longest endpoint accepted (real ones are 150–500 characters).
 const MAX_ENDPOINT_LEN: usize = 2048;
 /// People asked about at once by `PushTargets`, at most.
-pub const MAX_TARGET_PEOPLE: usize = 1000;
+pub(crate) const MAX_TARGET_PEOPLE: usize = 1000;
 
 /// Subscriptions count while their session is neither revoked nor past its
 /// lifetime; the idle timeout is checked by [`Pushes::targets`] itself.
@@ -61,7 +61,7 @@ const PEOPLE: IdSetCopy = IdSetCopy {
 
 /// A browser's subscription, checked.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Subscription {
+pub(crate) struct Subscription {
     pub endpoint: String,
     pub p256dh: Vec<u8>,
     pub auth: Vec<u8>,
@@ -71,10 +71,10 @@ pub struct Subscription {
 /// The push services' hosts an endpoint may name: each entry itself or any
 /// name under it (`fcm.googleapis.com`, `push.services.mozilla.com`, …).
 #[derive(Debug, Clone)]
-pub struct PushHosts(Arc<[String]>);
+pub(crate) struct PushHosts(Arc<[String]>);
 
 impl PushHosts {
-    pub fn parse(list: &str) -> Self {
+    pub(crate) fn parse(list: &str) -> Self {
         Self(
             list.split(',')
                 .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
@@ -94,7 +94,7 @@ impl PushHosts {
 }
 
 impl Subscription {
-    pub fn parse(
+    pub(crate) fn parse(
         endpoint: String,
         p256dh: Vec<u8>,
         auth: Vec<u8>,
@@ -137,7 +137,7 @@ impl Subscription {
 }
 
 #[derive(Clone)]
-pub struct Pushes {
+pub(crate) struct Pushes {
     db: PgPool,
     redis: Pool,
     idle_timeout: chrono::Duration,
@@ -145,7 +145,7 @@ pub struct Pushes {
 }
 
 impl Pushes {
-    pub fn new(db: PgPool, redis: Pool, idle_timeout: Duration, hosts: PushHosts) -> Self {
+    pub(crate) fn new(db: PgPool, redis: Pool, idle_timeout: Duration, hosts: PushHosts) -> Self {
         Self {
             db,
             redis,
@@ -162,7 +162,7 @@ impl Pushes {
     /// Stores `subscription` for `session`, replacing the session's last one;
     /// `not_found` unless the session is `user`'s and alive.
     #[tracing::instrument(name = "Store a push subscription", skip_all, fields(user_id = user.get()))]
-    pub async fn set(
+    pub(crate) async fn set(
         &self,
         user: UserId,
         session: &SessionId,
@@ -210,7 +210,11 @@ impl Pushes {
 
     /// Forgets the subscription of one of `user`'s sessions (none: nothing).
     #[tracing::instrument(name = "Delete a push subscription", skip_all, fields(user_id = user.get()))]
-    pub async fn delete_for_session(&self, user: UserId, session: &SessionId) -> Result<(), Error> {
+    pub(crate) async fn delete_for_session(
+        &self,
+        user: UserId,
+        session: &SessionId,
+    ) -> Result<(), Error> {
         sqlx::query!(
             "DELETE FROM push_subscriptions WHERE session_id = $1 AND user_id = $2",
             session.as_str(),
@@ -223,7 +227,7 @@ impl Pushes {
 
     /// Forgets `user`'s subscriptions to an endpoint the push service says is gone.
     #[tracing::instrument(name = "Delete a gone push endpoint", skip_all, fields(user_id = user.get()))]
-    pub async fn delete_endpoint(&self, user: UserId, endpoint: &str) -> Result<(), Error> {
+    pub(crate) async fn delete_endpoint(&self, user: UserId, endpoint: &str) -> Result<(), Error> {
         sqlx::query!(
             "DELETE FROM push_subscriptions WHERE endpoint = $1 AND user_id = $2",
             endpoint,
@@ -236,7 +240,7 @@ impl Pushes {
 
     /// The subscriptions of the live sessions of `people`.
     #[tracing::instrument(name = "Find push targets", skip_all, fields(people = people.len()))]
-    pub async fn targets(&self, people: &[i64]) -> Result<Vec<(i64, Subscription)>, Error> {
+    pub(crate) async fn targets(&self, people: &[i64]) -> Result<Vec<(i64, Subscription)>, Error> {
         let now = Utc::now();
         let rows = sqlx::query!(
             "SELECT p.user_id, p.endpoint, p.p256dh, p.auth, p.previews
@@ -267,7 +271,7 @@ impl Pushes {
     /// Every `every`: deletes the subscriptions of ended sessions (a browser's
     /// keys are kept no longer than the session they were given to), then
     /// rebuilds the Redis copy of who has one.
-    pub async fn tidy_forever(self, every: Duration) {
+    pub(crate) async fn tidy_forever(self, every: Duration) {
         let prune = {
             let this = self.clone();
             async move {

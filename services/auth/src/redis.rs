@@ -16,7 +16,7 @@ const BATCH: usize = 1000;
 /// rebuilt from the record every few seconds ([`IdSetCopy::sync_forever`]),
 /// so a failed write or a Redis that lost its data heals within that time.
 #[derive(Debug, Clone, Copy)]
-pub struct IdSetCopy {
+pub(crate) struct IdSetCopy {
     pub key: &'static str,
     /// For the logs: "the hidden-people copy".
     pub name: &'static str,
@@ -27,13 +27,13 @@ pub struct IdSetCopy {
 }
 
 /// A query, not its text: the query macros check each set's SQL at build time.
-pub type Members = for<'a> fn(&'a PgPool) -> Ids<'a>;
-pub type Outsiders = for<'a> fn(&'a PgPool, &'a [i64]) -> Ids<'a>;
-pub type Ids<'a> = Pin<Box<dyn Future<Output = sqlx::Result<Vec<i64>>> + Send + 'a>>;
+pub(crate) type Members = for<'a> fn(&'a PgPool) -> Ids<'a>;
+pub(crate) type Outsiders = for<'a> fn(&'a PgPool, &'a [i64]) -> Ids<'a>;
+pub(crate) type Ids<'a> = Pin<Box<dyn Future<Output = sqlx::Result<Vec<i64>>> + Send + 'a>>;
 
 impl IdSetCopy {
     /// Rebuilds the copy every `every`, for as long as the task lives.
-    pub async fn sync_forever(self, db: PgPool, redis: Pool, every: Duration) {
+    pub(crate) async fn sync_forever(self, db: PgPool, redis: Pool, every: Duration) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // Logged once per outage, not once per tick.
@@ -64,7 +64,7 @@ impl IdSetCopy {
     /// and the add can leave a member until the next sync, which errs on
     /// the side of the set (hidden, or asked for pushes).
     #[tracing::instrument(name = "Sync a copy in Redis", skip_all, fields(key = self.key))]
-    pub async fn sync(&self, db: &PgPool, redis: &Pool) -> Result<(), Error> {
+    pub(crate) async fn sync(&self, db: &PgPool, redis: &Pool) -> Result<(), Error> {
         let members = (self.members)(db).await?;
         let redis = connected(redis)?;
         for batch in members.chunks(BATCH) {

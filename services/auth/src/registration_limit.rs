@@ -16,13 +16,13 @@ use crate::windows::{self, Windows};
 const WINDOW: Duration = Duration::from_secs(3600);
 
 #[derive(Clone)]
-pub struct RegistrationLimit {
+pub(crate) struct RegistrationLimit {
     windows: Windows,
     per_hour: u32,
 }
 
 impl RegistrationLimit {
-    pub fn new(redis: Pool, per_hour: u32) -> Self {
+    pub(crate) fn new(redis: Pool, per_hour: u32) -> Self {
         Self {
             windows: Windows::new(redis, WINDOW),
             per_hour,
@@ -33,7 +33,7 @@ impl RegistrationLimit {
     /// with the seconds left) once the address is over the limit. An empty
     /// address (which the gateway never sends) is not limited.
     #[tracing::instrument(name = "Count a registration", skip_all)]
-    pub async fn check(&self, address: &str) -> Result<(), Error> {
+    pub(crate) async fn check(&self, address: &str) -> Result<(), Error> {
         if address.is_empty() {
             return Ok(());
         }

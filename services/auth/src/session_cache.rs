@@ -46,7 +46,7 @@ fn user_sessions_key(user_id: UserId) -> String {
 
 /// What Redis keeps of a live session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CachedSession {
+pub(crate) struct CachedSession {
     pub user_id: i64,
     pub last_activity_ms: i64,
     pub expires_at_ms: i64,
@@ -57,7 +57,11 @@ pub struct CachedSession {
 }
 
 impl CachedSession {
-    pub fn new(user_id: UserId, last_activity: DateTime<Utc>, expires_at: DateTime<Utc>) -> Self {
+    pub(crate) fn new(
+        user_id: UserId,
+        last_activity: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Self {
         Self {
             user_id: user_id.get(),
             last_activity_ms: last_activity.timestamp_millis(),
@@ -66,11 +70,11 @@ impl CachedSession {
         }
     }
 
-    pub fn last_activity(&self) -> DateTime<Utc> {
+    pub(crate) fn last_activity(&self) -> DateTime<Utc> {
         DateTime::from_timestamp_millis(self.last_activity_ms).unwrap_or_default()
     }
 
-    pub fn expires_at(&self) -> DateTime<Utc> {
+    pub(crate) fn expires_at(&self) -> DateTime<Utc> {
         DateTime::from_timestamp_millis(self.expires_at_ms).unwrap_or_default()
     }
 
@@ -85,7 +89,7 @@ impl CachedSession {
 }
 
 #[derive(Clone)]
-pub struct SessionCache {
+pub(crate) struct SessionCache {
     redis: Pool,
     idle_timeout: Duration,
     /// The longest a session lives: the TTL of the per-user set.
@@ -96,7 +100,7 @@ pub struct SessionCache {
 }
 
 impl SessionCache {
-    pub fn new(redis: Pool, idle_timeout: Duration, lifetime: Duration) -> Self {
+    pub(crate) fn new(redis: Pool, idle_timeout: Duration, lifetime: Duration) -> Self {
         Self {
             reconnections: Reconnections::watch(&redis),
             redis,
@@ -123,7 +127,7 @@ impl SessionCache {
     }
 
     #[tracing::instrument(name = "Read a session from Redis", skip_all)]
-    pub async fn get(&self, id: &SessionId) -> Result<Option<CachedSession>, Error> {
+    pub(crate) async fn get(&self, id: &SessionId) -> Result<Option<CachedSession>, Error> {
         let instance = self.current_instance().await?;
         let raw: Option<String> = connected(&self.redis)?.get(session_key(id)).await?;
         if self.reconnections.any_since_last() {
@@ -140,7 +144,7 @@ impl SessionCache {
 
     /// Writes the entry and adds it to the person's set (login and re-warming).
     #[tracing::instrument(name = "Write a session to Redis", skip_all)]
-    pub async fn put(&self, id: &SessionId, entry: &CachedSession) -> Result<(), Error> {
+    pub(crate) async fn put(&self, id: &SessionId, entry: &CachedSession) -> Result<(), Error> {
         let Some(ttl) = entry.ttl_ms(Utc::now(), self.idle_timeout) else {
             return Ok(());
         };
@@ -176,7 +180,7 @@ impl SessionCache {
     /// Rewrites an entry (new last activity, new TTL) only if it is still
     /// there: a touch racing with a logout must never bring the key back.
     #[tracing::instrument(name = "Refresh a session in Redis", skip_all)]
-    pub async fn refresh(&self, id: &SessionId, entry: &CachedSession) -> Result<(), Error> {
+    pub(crate) async fn refresh(&self, id: &SessionId, entry: &CachedSession) -> Result<(), Error> {
         let Some(ttl) = entry.ttl_ms(Utc::now(), self.idle_timeout) else {
             return Ok(());
         };
@@ -197,7 +201,7 @@ impl SessionCache {
     }
 
     #[tracing::instrument(name = "Remove a session from Redis", skip_all)]
-    pub async fn remove(&self, user_id: UserId, id: &SessionId) -> Result<(), Error> {
+    pub(crate) async fn remove(&self, user_id: UserId, id: &SessionId) -> Result<(), Error> {
         let pipeline = connected(&self.redis)?.pipeline();
         let () = pipeline.del(session_key(id)).await?;
         let () = pipeline
@@ -210,7 +214,7 @@ impl SessionCache {
     /// Deletes the copies of ended sessions (their people's sets are left:
     /// nothing reads a session through them without its own key).
     #[tracing::instrument(name = "Remove ended sessions from Redis", skip_all, fields(count = ids.len()))]
-    pub async fn remove_entries(&self, ids: &[SessionId]) -> Result<(), Error> {
+    pub(crate) async fn remove_entries(&self, ids: &[SessionId]) -> Result<(), Error> {
         let keys: Vec<String> = ids.iter().map(session_key).collect();
         let _: i64 = connected(&self.redis)?.del(keys).await?;
         Ok(())
@@ -218,7 +222,7 @@ impl SessionCache {
 
     /// Tells every gateway to close the sockets of an ended session.
     #[tracing::instrument(name = "Announce an ended session", skip_all)]
-    pub async fn announce_ended(&self, id: &SessionId) -> Result<(), Error> {
+    pub(crate) async fn announce_ended(&self, id: &SessionId) -> Result<(), Error> {
         let _: i64 = connected(&self.redis)?
             .publish(SESSION_REVOKED_CHANNEL, id.as_str())
             .await?;

@@ -8,7 +8,7 @@ use totilove_common::Error;
 use crate::domain::{ClientInfo, SessionId, UserId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SessionRow {
+pub(crate) struct SessionRow {
     pub id: String,
     pub user_id: i64,
     pub created_at: DateTime<Utc>,
@@ -21,23 +21,23 @@ pub struct SessionRow {
 
 impl SessionRow {
     /// Alive at `now` for a session idle since before `idle_since` is dead.
-    pub fn is_alive(&self, now: DateTime<Utc>, idle_since: DateTime<Utc>) -> bool {
+    pub(crate) fn is_alive(&self, now: DateTime<Utc>, idle_since: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && self.expires_at > now && self.last_activity > idle_since
     }
 }
 
 #[derive(Clone)]
-pub struct SessionStore {
+pub(crate) struct SessionStore {
     db: PgPool,
 }
 
 impl SessionStore {
-    pub fn new(db: PgPool) -> Self {
+    pub(crate) fn new(db: PgPool) -> Self {
         Self { db }
     }
 
     #[tracing::instrument(name = "Record a new session", skip_all, fields(user_id = user_id.get()))]
-    pub async fn insert(
+    pub(crate) async fn insert(
         &self,
         id: &SessionId,
         user_id: UserId,
@@ -61,7 +61,7 @@ impl SessionStore {
     }
 
     #[tracing::instrument(name = "Read a session record", skip_all)]
-    pub async fn find(&self, id: &SessionId) -> Result<Option<SessionRow>, Error> {
+    pub(crate) async fn find(&self, id: &SessionId) -> Result<Option<SessionRow>, Error> {
         Ok(sqlx::query_as!(
             SessionRow,
             "SELECT id, user_id, created_at, last_activity, expires_at, revoked_at, ip, user_agent
@@ -75,7 +75,7 @@ impl SessionStore {
     /// Moves `last_activity` to `now` unless it is newer than `stale_before`
     /// (someone touched it meanwhile) or the session was revoked. Whether it moved.
     #[tracing::instrument(name = "Touch a session record", skip_all)]
-    pub async fn touch(
+    pub(crate) async fn touch(
         &self,
         id: &SessionId,
         now: DateTime<Utc>,
@@ -97,7 +97,7 @@ impl SessionStore {
     /// Revokes one of `user_id`'s live sessions; false when it is not theirs
     /// or has already ended.
     #[tracing::instrument(name = "Revoke a session record", skip_all, fields(user_id = user_id.get()))]
-    pub async fn revoke(
+    pub(crate) async fn revoke(
         &self,
         id: &SessionId,
         user_id: UserId,
@@ -121,7 +121,7 @@ impl SessionStore {
 
     /// `user_id`'s live sessions, newest first.
     #[tracing::instrument(name = "List live session records", skip_all, fields(user_id = user_id.get()))]
-    pub async fn list_alive(
+    pub(crate) async fn list_alive(
         &self,
         user_id: UserId,
         now: DateTime<Utc>,
@@ -144,7 +144,7 @@ impl SessionStore {
     /// Ids of the sessions that ended in `(since, until]`: revoked then, or
     /// alive until then and past `expires_at` or the idle timeout `idle` since.
     #[tracing::instrument(name = "List ended session records", skip_all)]
-    pub async fn ended_between(
+    pub(crate) async fn ended_between(
         &self,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
@@ -169,7 +169,7 @@ impl SessionStore {
     /// Whether `user_id` opened a session from `ip` since `since`, whether
     /// or not it has ended (index `user_sessions_by_user_ip`).
     #[tracing::instrument(name = "Look for a login from this address", skip_all, fields(user_id = user_id.get()))]
-    pub async fn opened_from(
+    pub(crate) async fn opened_from(
         &self,
         user_id: UserId,
         ip: &str,

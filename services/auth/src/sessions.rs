@@ -35,14 +35,14 @@ use crate::{
 };
 
 /// A session just opened.
-pub struct NewSession {
+pub(crate) struct NewSession {
     pub id: SessionId,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
 
 #[derive(Clone)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     store: SessionStore,
     cache: SessionCache,
     idle_timeout: Duration,
@@ -63,7 +63,7 @@ fn duration(d: StdDuration) -> Duration {
 }
 
 impl Sessions {
-    pub fn new(store: SessionStore, cache: SessionCache, config: &Config) -> Self {
+    pub(crate) fn new(store: SessionStore, cache: SessionCache, config: &Config) -> Self {
         Self {
             store,
             cache,
@@ -82,7 +82,7 @@ impl Sessions {
     /// Runs for the service's life: every second, the sessions that ended
     /// (on any instance, or by expiry) have their Redis copies deleted from
     /// here; those whose delete fails stay unconfirmed until one succeeds.
-    pub async fn watch_ended(self) {
+    pub(crate) async fn watch_ended(self) {
         let mut ticker = tokio::time::interval(WATCH_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut since = None;
@@ -121,7 +121,11 @@ impl Sessions {
 
     /// The record first (a login is answered only once it is recorded), then
     /// the copy in Redis, best effort: validation finds it in PostgreSQL anyway.
-    pub async fn open(&self, user_id: UserId, client: &ClientInfo) -> Result<NewSession, Error> {
+    pub(crate) async fn open(
+        &self,
+        user_id: UserId,
+        client: &ClientInfo,
+    ) -> Result<NewSession, Error> {
         let id = SessionId::generate();
         let now = Utc::now();
         let expires_at = now + self.lifetime;
@@ -140,7 +144,7 @@ impl Sessions {
     }
 
     /// Whether the session a valid token names is alive.
-    pub async fn check(&self, subject: &TokenSubject) -> Result<(), Error> {
+    pub(crate) async fn check(&self, subject: &TokenSubject) -> Result<(), Error> {
         let now = Utc::now();
         let cached = self.cache.get(&subject.session_id).await;
         if let Ok(Some(entry)) = &cached
@@ -232,7 +236,7 @@ impl Sessions {
     /// Ends one of `user_id`'s live sessions: recorded in PostgreSQL first,
     /// then removed from Redis and announced to the gateways. False when the
     /// session is not theirs or had already ended.
-    pub async fn end(&self, user_id: UserId, id: &SessionId) -> Result<bool, Error> {
+    pub(crate) async fn end(&self, user_id: UserId, id: &SessionId) -> Result<bool, Error> {
         let now = Utc::now();
         let ended = self
             .store
@@ -245,7 +249,7 @@ impl Sessions {
     }
 
     /// Whether `id` is (or was) one of `user_id`'s sessions.
-    pub async fn belongs_to(&self, user_id: UserId, id: &SessionId) -> Result<bool, Error> {
+    pub(crate) async fn belongs_to(&self, user_id: UserId, id: &SessionId) -> Result<bool, Error> {
         Ok(self
             .store
             .find(id)
@@ -287,7 +291,7 @@ impl Sessions {
 
     /// Whether `user_id` opened a session from `ip` (exactly) since `since`,
     /// ended sessions included.
-    pub async fn opened_from(
+    pub(crate) async fn opened_from(
         &self,
         user_id: UserId,
         ip: &str,
@@ -297,7 +301,7 @@ impl Sessions {
     }
 
     /// `user_id`'s live sessions, newest first.
-    pub async fn list(&self, user_id: UserId) -> Result<Vec<SessionRow>, Error> {
+    pub(crate) async fn list(&self, user_id: UserId) -> Result<Vec<SessionRow>, Error> {
         let now = Utc::now();
         self.store
             .list_alive(user_id, now, now - self.idle_timeout)
@@ -306,7 +310,7 @@ impl Sessions {
 
     /// The sessions that ended after `since` (at most [`ENDED_LOOKBACK`]
     /// ago), and the moment the answer runs to.
-    pub async fn ended_since(
+    pub(crate) async fn ended_since(
         &self,
         since: Option<DateTime<Utc>>,
     ) -> Result<(Vec<String>, DateTime<Utc>), Error> {
@@ -324,7 +328,7 @@ impl Sessions {
 /// How far back [`Sessions::ended_since`] looks. A gateway that could not ask
 /// for longer checks each of its sockets' sessions instead; a longer window
 /// would only make every call dearer.
-pub const ENDED_LOOKBACK: Duration = Duration::minutes(5);
+pub(crate) const ENDED_LOOKBACK: Duration = Duration::minutes(5);
 
 #[cfg(test)]
 mod tests {

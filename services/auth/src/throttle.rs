@@ -32,7 +32,7 @@ use totilove_common::Error;
 use crate::windows::{self, Kept, Windows};
 
 #[derive(Clone)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     windows: Windows,
     per_account: u32,
     per_address: u32,
@@ -40,7 +40,7 @@ pub struct Throttle {
 
 /// A counted login attempt; hand it back to [`Throttle::succeeded`] if the
 /// password was right.
-pub struct Attempt {
+pub(crate) struct Attempt {
     account: String,
     /// The address's keys, when the gateway sent one: (address, account
     /// from that address).
@@ -49,7 +49,7 @@ pub struct Attempt {
 }
 
 impl Throttle {
-    pub fn new(redis: Pool, per_account: u32, per_address: u32, window: Duration) -> Self {
+    pub(crate) fn new(redis: Pool, per_account: u32, per_address: u32, window: Duration) -> Self {
         Self {
             windows: Windows::new(redis, window),
             per_account,
@@ -63,7 +63,7 @@ impl Throttle {
     /// awaited only when the account-wide counter alone is over: whether this
     /// address is one the account logged in from recently.
     #[tracing::instrument(name = "Count a login attempt", skip_all)]
-    pub async fn begin(
+    pub(crate) async fn begin(
         &self,
         account: &str,
         address: &str,
@@ -108,7 +108,7 @@ impl Throttle {
 
     /// Forgets the address's failures on the account and uncounts the
     /// attempt from the address and the account.
-    pub async fn succeeded(&self, attempt: Attempt) {
+    pub(crate) async fn succeeded(&self, attempt: Attempt) {
         if let Some((address, pair)) = &attempt.address {
             self.windows.clear(pair, attempt.kept).await;
             self.windows.uncount(address, attempt.kept).await;

@@ -26,13 +26,13 @@ struct Claims {
 
 /// What a valid token names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenSubject {
+pub(crate) struct TokenSubject {
     pub user_id: UserId,
     pub session_id: SessionId,
 }
 
 #[derive(Clone)]
-pub struct Tokens {
+pub(crate) struct Tokens {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -41,7 +41,7 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    pub fn new(secret: &Secret, issuer: &str, audience: &str) -> Self {
+    pub(crate) fn new(secret: &Secret, issuer: &str, audience: &str) -> Self {
         // One fixed algorithm: a token claiming another (`none`, RS256 with
         // our key as a "public key") is refused before its signature is read.
         let mut validation = Validation::new(Algorithm::HS256);
@@ -58,7 +58,7 @@ impl Tokens {
         }
     }
 
-    pub fn issue(
+    pub(crate) fn issue(
         &self,
         subject: &TokenSubject,
         issued_at: DateTime<Utc>,
@@ -78,7 +78,7 @@ impl Tokens {
 
     /// Checks signature, algorithm, `exp`, `iss` and `aud`; any failure is
     /// `unauthorized` (the reason is logged at debug level, never answered).
-    pub fn verify(&self, token: &str) -> Result<TokenSubject, Error> {
+    pub(crate) fn verify(&self, token: &str) -> Result<TokenSubject, Error> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| {
                 tracing::debug!(error = %e, "token refused");

@@ -8,7 +8,7 @@ use crate::domain::{Email, LoginName, Profile, ProfileUpdate, UserId, Username};
 
 /// The public card of a person.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct UserCard {
+pub(crate) struct UserCard {
     pub id: i64,
     pub username: String,
     pub display_name: Option<String>,
@@ -16,7 +16,7 @@ pub struct UserCard {
 
 /// What a login needs to know of an account.
 #[derive(Debug, sqlx::FromRow)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     pub id: i64,
     pub username: String,
     pub display_name: Option<String>,
@@ -24,7 +24,7 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    pub fn card(&self) -> UserCard {
+    pub(crate) fn card(&self) -> UserCard {
         UserCard {
             id: self.id,
             username: self.username.clone(),
@@ -35,7 +35,7 @@ impl Credentials {
 
 /// A whole account as its owner sees it.
 #[derive(Debug, sqlx::FromRow)]
-pub struct UserRecord {
+pub(crate) struct UserRecord {
     pub id: i64,
     pub username: String,
     pub email: String,
@@ -48,7 +48,7 @@ pub struct UserRecord {
 }
 
 impl UserRecord {
-    pub fn card(&self) -> UserCard {
+    pub(crate) fn card(&self) -> UserCard {
         UserCard {
             id: self.id,
             username: self.username.clone(),
@@ -56,7 +56,7 @@ impl UserRecord {
         }
     }
 
-    pub fn profile(&self) -> Profile {
+    pub(crate) fn profile(&self) -> Profile {
         Profile {
             display_name: self.display_name.clone(),
             bio: self.bio.clone(),
@@ -69,7 +69,7 @@ impl UserRecord {
 }
 
 #[derive(Clone)]
-pub struct Users {
+pub(crate) struct Users {
     db: PgPool,
 }
 
@@ -86,14 +86,14 @@ fn email_taken() -> Error {
 }
 
 impl Users {
-    pub fn new(db: PgPool) -> Self {
+    pub(crate) fn new(db: PgPool) -> Self {
         Self { db }
     }
 
     /// The conflict a registration would meet, checked before spending a
     /// password hash on it (the insert still decides under a race).
     #[tracing::instrument(name = "Check a username and email are free", skip_all)]
-    pub async fn check_free(&self, username: &Username, email: &Email) -> Result<(), Error> {
+    pub(crate) async fn check_free(&self, username: &Username, email: &Email) -> Result<(), Error> {
         let taken = sqlx::query!(
             r#"SELECT EXISTS (SELECT 1 FROM users WHERE lower(username) COLLATE "C" = lower($1)) AS "name!",
                     EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($2)) AS "email!""#,
@@ -112,7 +112,7 @@ impl Users {
     }
 
     #[tracing::instrument(name = "Create an account", skip_all)]
-    pub async fn insert(
+    pub(crate) async fn insert(
         &self,
         username: &Username,
         email: &Email,
@@ -139,7 +139,10 @@ impl Users {
     }
 
     #[tracing::instrument(name = "Find an account by login", skip_all)]
-    pub async fn find_for_login(&self, login: &LoginName) -> Result<Option<Credentials>, Error> {
+    pub(crate) async fn find_for_login(
+        &self,
+        login: &LoginName,
+    ) -> Result<Option<Credentials>, Error> {
         let found = match login {
             LoginName::Username(name) => {
                 sqlx::query_as!(
@@ -166,7 +169,7 @@ impl Users {
     }
 
     #[tracing::instrument(name = "Read an account", skip_all, fields(user_id = id.get()))]
-    pub async fn get(&self, id: UserId) -> Result<Option<UserRecord>, Error> {
+    pub(crate) async fn get(&self, id: UserId) -> Result<Option<UserRecord>, Error> {
         Ok(sqlx::query_as!(
             UserRecord,
             "SELECT id, username, email, display_name, bio, birthdate, gender, location, avatar_url
@@ -178,7 +181,7 @@ impl Users {
     }
 
     #[tracing::instrument(name = "Read public cards", skip_all, fields(count = ids.len()))]
-    pub async fn cards(&self, ids: &[i64]) -> Result<Vec<UserCard>, Error> {
+    pub(crate) async fn cards(&self, ids: &[i64]) -> Result<Vec<UserCard>, Error> {
         Ok(sqlx::query_as!(
             UserCard,
             "SELECT id, username, display_name FROM users WHERE id = ANY($1) ORDER BY id",
@@ -192,7 +195,7 @@ impl Users {
     /// (case-insensitively), by lowercase username, after `after`; never the
     /// viewer, nor anyone blocking or blocked by them.
     #[tracing::instrument(name = "Search people", skip_all)]
-    pub async fn search(
+    pub(crate) async fn search(
         &self,
         viewer: Option<UserId>,
         query: &str,
@@ -225,7 +228,7 @@ impl Users {
     /// Writes the listed fields; the whole profile afterwards. `None` for an
     /// unknown user.
     #[tracing::instrument(name = "Update a profile", skip_all, fields(user_id = id.get()))]
-    pub async fn update_profile(
+    pub(crate) async fn update_profile(
         &self,
         id: UserId,
         update: &ProfileUpdate,

@@ -33,7 +33,7 @@ const UNCOUNT: &str =
 const LOCAL_MAX_KEYS: usize = 100_000;
 
 #[derive(Clone)]
-pub struct Windows {
+pub(crate) struct Windows {
     redis: Pool,
     window: Duration,
     local: Arc<Mutex<LocalCounters>>,
@@ -41,27 +41,27 @@ pub struct Windows {
 
 /// One counter after counting: the count and the time left in its window.
 #[derive(Debug, Clone, Copy)]
-pub struct Counted {
+pub(crate) struct Counted {
     pub count: i64,
     pub left: Duration,
 }
 
 impl Counted {
     /// Whether this count is over `limit`; the seconds to wait when it is.
-    pub fn over(&self, limit: u32) -> Option<Duration> {
+    pub(crate) fn over(&self, limit: u32) -> Option<Duration> {
         (self.count > i64::from(limit)).then_some(self.left)
     }
 }
 
 /// Where counts were kept: undo them in the same place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kept {
+pub(crate) enum Kept {
     Redis,
     Locally,
 }
 
 impl Windows {
-    pub fn new(redis: Pool, window: Duration) -> Self {
+    pub(crate) fn new(redis: Pool, window: Duration) -> Self {
         Self {
             redis,
             window,
@@ -70,7 +70,7 @@ impl Windows {
     }
 
     /// Counts one more on each key; the counts in the keys' order.
-    pub async fn count(&self, keys: &[&str]) -> (Vec<Counted>, Kept) {
+    pub(crate) async fn count(&self, keys: &[&str]) -> (Vec<Counted>, Kept) {
         match self.count_in_redis(keys).await {
             Ok(counts) => (counts, Kept::Redis),
             Err(e) => {
@@ -81,7 +81,7 @@ impl Windows {
     }
 
     /// Takes back one count of `key` (its window goes on).
-    pub async fn uncount(&self, key: &str, kept: Kept) {
+    pub(crate) async fn uncount(&self, key: &str, kept: Kept) {
         match kept {
             Kept::Redis => {
                 if let Err(e) = self.uncount_in_redis(key).await {
@@ -93,7 +93,7 @@ impl Windows {
     }
 
     /// Forgets `key` and its window.
-    pub async fn clear(&self, key: &str, kept: Kept) {
+    pub(crate) async fn clear(&self, key: &str, kept: Kept) {
         match kept {
             Kept::Redis => {
                 if let Err(e) = self.clear_in_redis(key).await {
@@ -157,7 +157,7 @@ impl Windows {
 }
 
 /// The seconds a client is told to wait (`Retry-After`), never 0.
-pub fn retry_after_secs(left: Duration) -> u64 {
+pub(crate) fn retry_after_secs(left: Duration) -> u64 {
     (left.as_millis().div_ceil(1000) as u64).max(1)
 }
 
@@ -165,7 +165,7 @@ pub fn retry_after_secs(left: Duration) -> u64 {
 /// IPv6 address by its /64 (one subscriber's network usually holds a whole
 /// /64, so counting single addresses would give them 2^64 budgets). Anything
 /// that is not an address is counted as given.
-pub fn address_key(ip: &str) -> String {
+pub(crate) fn address_key(ip: &str) -> String {
     match ip.parse::<IpAddr>() {
         Ok(IpAddr::V4(v4)) => v4.to_string(),
         Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {

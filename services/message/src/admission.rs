@@ -52,7 +52,7 @@ pub struct SendLimit {
 }
 
 #[derive(Clone)]
-pub struct Admission {
+pub(crate) struct Admission {
     inner: Arc<Inner>,
 }
 
@@ -95,7 +95,7 @@ fn rate_limited(wait: Duration) -> Error {
 }
 
 impl Admission {
-    pub fn new(redis: RedisPool, people: People, limit: SendLimit) -> Self {
+    pub(crate) fn new(redis: RedisPool, people: People, limit: SendLimit) -> Self {
         Self {
             inner: Arc::new(Inner {
                 reconnections: Reconnections::watch(&redis),
@@ -113,7 +113,7 @@ impl Admission {
 
     /// `Ok` when `sender` may send to `receiver` now; else `rate_limited`
     /// (nothing is stored), `blocked`, or `unavailable`.
-    pub async fn admit(&self, sender: UserId, receiver: UserId) -> Result<(), Error> {
+    pub(crate) async fn admit(&self, sender: UserId, receiver: UserId) -> Result<(), Error> {
         let inner = &self.inner;
         let pair = Pair::new(sender.get(), receiver.get());
         let Some(answer) = self.ask_redis(sender, receiver).await else {
@@ -134,7 +134,7 @@ impl Admission {
     /// Of `pairs`, those with a block either way, for events that must not
     /// cross one (statuses). One Redis round trip for every generation, and
     /// the auth service only for the pairs whose answer is not remembered.
-    pub async fn blocked_among(&self, pairs: &[Pair]) -> Result<HashSet<Pair>, Error> {
+    pub(crate) async fn blocked_among(&self, pairs: &[Pair]) -> Result<HashSet<Pair>, Error> {
         let mut generations = self.generations_of(pairs).await;
         let answers = pairs.iter().map(|&pair| {
             let under = generations.as_mut().and_then(|g| g.remove(&pair));

@@ -14,7 +14,7 @@ use crate::{
     store::{Mark, MarkKind},
 };
 
-pub struct MessageApi {
+pub(crate) struct MessageApi {
     pub messages: Messages,
 }
 

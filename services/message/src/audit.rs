@@ -7,11 +7,11 @@
 
 use crate::{domain::UserId, store::Store};
 
-pub const REPORT: &str = "report";
+pub(crate) const REPORT: &str = "report";
 const SEND_REFUSED: &str = "send_refused";
 
 /// Records that `sender`'s message to `receiver` was refused by a block.
-pub async fn send_refused(store: &Store, sender: UserId, receiver: UserId) {
+pub(crate) async fn send_refused(store: &Store, sender: UserId, receiver: UserId) {
     let written = store
         .bounded(
             sqlx::query!(

@@ -6,29 +6,29 @@ use totilove_common::{Error, MessageStatus, events::MessageJson, time::rfc3339};
 use uuid::Uuid;
 
 /// The most characters (Unicode scalar values) a message may hold.
-pub const MAX_CONTENT_CHARS: usize = 4000;
+pub(crate) const MAX_CONTENT_CHARS: usize = 4000;
 /// History pages: the default and the largest size.
-pub const DEFAULT_HISTORY_LIMIT: u32 = 50;
-pub const MAX_HISTORY_LIMIT: u32 = 100;
+pub(crate) const DEFAULT_HISTORY_LIMIT: u32 = 50;
+pub(crate) const MAX_HISTORY_LIMIT: u32 = 100;
 /// Sync pages: the largest (and default) size.
-pub const MAX_SYNC_LIMIT: u32 = 1000;
+pub(crate) const MAX_SYNC_LIMIT: u32 = 1000;
 /// A sync page also stops at this many bytes of content (`more` then says
 /// the rest follows): 1000 messages of 16 KB would be 16 MB in one gRPC
 /// answer (tonic refuses more than 4 MiB) and in one socket's queue.
-pub const MAX_SYNC_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_SYNC_BYTES: usize = 1024 * 1024;
 
-pub use totilove_common::UserId;
+pub(crate) use totilove_common::UserId;
 
 /// The two people of a conversation, smaller id first: the order the cache
 /// keys and the pair index use, whoever sent what.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Pair {
+pub(crate) struct Pair {
     pub lo: i64,
     pub hi: i64,
 }
 
 impl Pair {
-    pub fn new(a: i64, b: i64) -> Self {
+    pub(crate) fn new(a: i64, b: i64) -> Self {
         Self {
             lo: a.min(b),
             hi: a.max(b),
@@ -36,7 +36,7 @@ impl Pair {
     }
 
     /// Two different people; `other` is named in the error.
-    pub fn of(me: UserId, other: UserId, other_field: &str) -> Result<Self, Error> {
+    pub(crate) fn of(me: UserId, other: UserId, other_field: &str) -> Result<Self, Error> {
         if me == other {
             return Err(Error::invalid(format!(
                 "{other_field} must be someone else than the user"
@@ -49,7 +49,7 @@ impl Pair {
 /// The text of a message: 1–4000 characters, not only whitespace, kept
 /// exactly as sent (no trimming, no escaping: it is text, never HTML).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Content(String);
+pub(crate) struct Content(String);
 
 impl TryFrom<String> for Content {
     type Error = Error;
@@ -77,14 +77,14 @@ impl TryFrom<String> for Content {
 }
 
 impl Content {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
 
 /// The sender's idempotency key for one message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ClientMsgId(Uuid);
+pub(crate) struct ClientMsgId(Uuid);
 
 impl TryFrom<&str> for ClientMsgId {
     type Error = Error;
@@ -97,14 +97,14 @@ impl TryFrom<&str> for ClientMsgId {
 }
 
 impl ClientMsgId {
-    pub fn get(self) -> Uuid {
+    pub(crate) fn get(self) -> Uuid {
         self.0
     }
 }
 
 /// A message to store, validated.
 #[derive(Clone, Debug)]
-pub struct NewMessage {
+pub(crate) struct NewMessage {
     pub sender: UserId,
     pub receiver: UserId,
     pub content: Content,
@@ -113,7 +113,7 @@ pub struct NewMessage {
 
 /// A stored message.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct Message {
+pub(crate) struct Message {
     pub id: i64,
     pub sender_id: i64,
     pub receiver_id: i64,
@@ -125,12 +125,12 @@ pub struct Message {
 }
 
 impl Message {
-    pub fn pair(&self) -> Pair {
+    pub(crate) fn pair(&self) -> Pair {
         Pair::new(self.sender_id, self.receiver_id)
     }
 
     /// The API's JSON form, as cached and published.
-    pub fn to_json(&self) -> MessageJson {
+    pub(crate) fn to_json(&self) -> MessageJson {
         MessageJson {
             id: self.id,
             sender_id: self.sender_id,
@@ -143,7 +143,7 @@ impl Message {
     }
 
     /// Back from the cached JSON; `None` for an entry we did not write.
-    pub fn from_json(json: MessageJson) -> Option<Self> {
+    pub(crate) fn from_json(json: MessageJson) -> Option<Self> {
         Some(Self {
             id: json.id,
             sender_id: json.sender_id,
@@ -160,7 +160,7 @@ impl Message {
 
 /// Where a history page lies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cursor {
+pub(crate) enum Cursor {
     /// The newest messages.
     Newest,
     /// The newest messages older than this id.
@@ -170,7 +170,7 @@ pub enum Cursor {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HistoryQuery {
+pub(crate) struct HistoryQuery {
     pub me: UserId,
     pub other: UserId,
     pub pair: Pair,
@@ -179,7 +179,7 @@ pub struct HistoryQuery {
 }
 
 impl HistoryQuery {
-    pub fn parse(
+    pub(crate) fn parse(
         me: i64,
         other: i64,
         before: Option<i64>,
@@ -222,7 +222,7 @@ impl HistoryQuery {
 
 /// A page of history, oldest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Page {
+pub(crate) struct Page {
     pub messages: Vec<Message>,
     /// More messages lie beyond the page in the direction of the cursor.
     pub has_more: bool,
@@ -234,7 +234,7 @@ impl Page {
     /// as the window knows. `complete` says the window starts at the
     /// conversation's first message. `None` when the window cannot tell the
     /// whole answer (the page reaches past its older end).
-    pub fn from_window(
+    pub(crate) fn from_window(
         window: &[Message],
         complete: bool,
         cursor: Cursor,

@@ -27,7 +27,7 @@ const MAX_MESSAGES_PER_ROUND: usize = 1_000;
 
 /// A committed batch of new messages.
 #[derive(Debug, Default)]
-pub struct Committed {
+pub(crate) struct Committed {
     /// In id order.
     pub messages: Vec<Message>,
     /// Each conversation's newest message before the batch (absent: none).
@@ -56,14 +56,14 @@ impl Committed {
 }
 
 #[derive(Clone)]
-pub struct Fanout {
+pub(crate) struct Fanout {
     queue: mpsc::Sender<Committed>,
     cache: Cache,
     pusher: Pusher,
 }
 
 impl Fanout {
-    pub fn spawn(cache: Cache, capacity: usize, pusher: Pusher) -> (Self, JoinHandle<()>) {
+    pub(crate) fn spawn(cache: Cache, capacity: usize, pusher: Pusher) -> (Self, JoinHandle<()>) {
         let (queue, batches) = mpsc::channel(capacity.max(1));
         let task = tokio::spawn(run(batches, cache.clone()));
         (
@@ -79,7 +79,7 @@ impl Fanout {
     /// Hands a committed batch over without waiting. When the queue is full
     /// (Redis far behind), it is dropped: its events are lost (gateways
     /// repair by sync) and its cache keys become dirty (deleted, not wrong).
-    pub fn push(&self, committed: Committed) {
+    pub(crate) fn push(&self, committed: Committed) {
         // Pushes to people who are offline, whatever becomes of the events.
         self.pusher.offer(&committed.messages);
         if let Err(e) = self.queue.try_send(committed) {
@@ -94,7 +94,12 @@ impl Fanout {
     /// After committed marks: the cached statuses, and a `status` event to
     /// each sender whose messages changed where `tell` (parallel to
     /// `marked`) allows, in one Redis round trip.
-    pub async fn statuses_changed(&self, marked: &[Marked], status: MessageStatus, tell: &[bool]) {
+    pub(crate) async fn statuses_changed(
+        &self,
+        marked: &[Marked],
+        status: MessageStatus,
+        tell: &[bool],
+    ) {
         let events: Vec<Event> = marked
             .iter()
             .map(|m| Event::Status {

@@ -32,13 +32,13 @@ const MAX_REMEMBERED: usize = 1_000_000;
 type AuthClient = AuthServiceClient<Intercepted>;
 
 #[derive(Clone)]
-pub struct People {
+pub(crate) struct People {
     auth: AuthClient,
     exists: Arc<Memo<i64>>,
 }
 
 impl People {
-    pub fn new(auth_url: &str, token: &Secret) -> anyhow::Result<Self> {
+    pub(crate) fn new(auth_url: &str, token: &Secret) -> anyhow::Result<Self> {
         Ok(Self {
             auth: AuthServiceClient::with_interceptor(
                 totilove_common::grpc::counted_channel(auth_url)?,
@@ -49,7 +49,7 @@ impl People {
     }
 
     /// `Code::NotFound` unless the person exists.
-    pub async fn ensure_exists(&self, user: UserId) -> Result<(), Error> {
+    pub(crate) async fn ensure_exists(&self, user: UserId) -> Result<(), Error> {
         let exists = self
             .exists
             .get_or_fetch(user.get(), async {
@@ -73,7 +73,7 @@ impl People {
     }
 
     /// Whether either of the pair blocks the other, asked now.
-    pub async fn is_blocked(&self, pair: Pair) -> Result<bool, Error> {
+    pub(crate) async fn is_blocked(&self, pair: Pair) -> Result<bool, Error> {
         Ok(self
             .auth
             .clone()

@@ -124,14 +124,14 @@ struct Pending {
 
 /// The writer's side: hands batches to the push task. Cheap to clone.
 #[derive(Clone, Default)]
-pub struct Pusher {
+pub(crate) struct Pusher {
     queue: Option<mpsc::Sender<Vec<Pending>>>,
     public_key: Option<Arc<str>>,
 }
 
 impl Pusher {
     /// No pushes, when no VAPID key is set; otherwise starts the push task.
-    pub fn start(
+    pub(crate) fn start(
         settings: &PushSettings,
         redis: Pool,
         auth_url: &str,
@@ -163,12 +163,12 @@ impl Pusher {
     }
 
     /// The key browsers subscribe with; `None` when pushes are off.
-    pub fn public_key(&self) -> Option<&str> {
+    pub(crate) fn public_key(&self) -> Option<&str> {
         self.public_key.as_deref()
     }
 
     /// Queues pushes for a committed batch, without waiting.
-    pub fn offer(&self, messages: &[Message]) {
+    pub(crate) fn offer(&self, messages: &[Message]) {
         let Some(queue) = &self.queue else {
             return;
         };

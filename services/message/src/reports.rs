@@ -15,15 +15,15 @@ use totilove_common::Error;
 use crate::{audit, domain::UserId, store::Store};
 
 /// The most messages one report may copy.
-pub const MAX_REPORTED_MESSAGES: usize = 50;
+pub(crate) const MAX_REPORTED_MESSAGES: usize = 50;
 /// The most characters (Unicode scalar values) of a report's note.
-pub const MAX_NOTE_CHARS: usize = 1000;
+pub(crate) const MAX_NOTE_CHARS: usize = 1000;
 /// The rate limit's fixed window.
 const WINDOW: Duration = Duration::from_secs(3600);
 
 /// Why someone is reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reason {
+pub(crate) enum Reason {
     Spam,
     Harassment,
     Inappropriate,
@@ -43,7 +43,7 @@ impl Reason {
     ];
 
     /// The stored (and API) name; the table's CHECK lists the same names.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Reason::Spam => "spam",
             Reason::Harassment => "harassment",
@@ -71,7 +71,7 @@ impl TryFrom<&str> for Reason {
 
 /// The reporter's own words: at most 1000 characters, kept as written.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Note(String);
+pub(crate) struct Note(String);
 
 impl TryFrom<String> for Note {
     type Error = Error;
@@ -95,7 +95,7 @@ impl TryFrom<String> for Note {
 /// (sorted). Whether they are messages between the two people is for the
 /// database to say, in the statement that copies them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ReportedMessages(Vec<i64>);
+pub(crate) struct ReportedMessages(Vec<i64>);
 
 impl TryFrom<Vec<i64>> for ReportedMessages {
     type Error = Error;
@@ -117,7 +117,7 @@ impl TryFrom<Vec<i64>> for ReportedMessages {
 
 /// A report to file, validated.
 #[derive(Clone, Debug)]
-pub struct NewReport {
+pub(crate) struct NewReport {
     pub reporter: UserId,
     pub reported: UserId,
     pub reason: Reason,
@@ -126,14 +126,14 @@ pub struct NewReport {
 }
 
 #[derive(Clone)]
-pub struct Reports {
+pub(crate) struct Reports {
     store: Store,
     redis: RedisPool,
     per_hour: u32,
 }
 
 impl Reports {
-    pub fn new(store: Store, redis: RedisPool, per_hour: u32) -> Self {
+    pub(crate) fn new(store: Store, redis: RedisPool, per_hour: u32) -> Self {
         Self {
             store,
             redis,
@@ -144,7 +144,7 @@ impl Reports {
     /// Counts a report against its reporter's hour: `rate_limited` (with
     /// the seconds until the hour ends) once over the limit.
     #[tracing::instrument(name = "Count a report against its reporter's limit", skip_all)]
-    pub async fn count(&self, reporter: UserId) -> Result<(), Error> {
+    pub(crate) async fn count(&self, reporter: UserId) -> Result<(), Error> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -187,7 +187,7 @@ impl Reports {
     /// transaction): nothing is stored unless every id is a message between
     /// the two people, either way. Answers the report's id.
     #[tracing::instrument(name = "Store a report", skip_all, fields(reporter = r.reporter.get()))]
-    pub async fn store(&self, r: &NewReport) -> Result<i64, Error> {
+    pub(crate) async fn store(&self, r: &NewReport) -> Result<i64, Error> {
         // $1 reporter, $2 reported, $3 reason, $4 message ids (distinct), $5 note,
         // $6 the audit event (the report's audit row is written with it).
         // Answers the new report's id, or (no report) the smallest id that is not a

@@ -16,7 +16,7 @@ use crate::{
 };
 
 #[derive(Clone)]
-pub struct Messages {
+pub(crate) struct Messages {
     pub writer: Writer,
     pub store: Store,
     pub cache: Cache,
@@ -30,7 +30,7 @@ pub struct Messages {
 impl Messages {
     /// Stores a validated message once the receiver exists, the sender is
     /// within their rate and neither blocks the other; answers after COMMIT.
-    pub async fn send(&self, message: NewMessage) -> Result<Sent, Error> {
+    pub(crate) async fn send(&self, message: NewMessage) -> Result<Sent, Error> {
         let admitted = tokio::try_join!(
             self.people.ensure_exists(message.receiver),
             self.admission.admit(message.sender, message.receiver),
@@ -46,7 +46,7 @@ impl Messages {
 
     /// A page of a conversation: from the cached window when the page lies
     /// wholly inside it, else from PostgreSQL (filling a missing window).
-    pub async fn history(&self, q: HistoryQuery) -> Result<Page, Error> {
+    pub(crate) async fn history(&self, q: HistoryQuery) -> Result<Page, Error> {
         self.people.ensure_exists(q.other).await?;
         let ticket = match self.cache.history(q.pair).await {
             Some((_, window)) if !window.is_empty() => {
@@ -75,19 +75,23 @@ impl Messages {
     /// Files a report about someone who exists, within the reporter's
     /// limit; answers the report's id. Blocks play no part: a person may
     /// report someone they blocked, or who blocked them.
-    pub async fn report(&self, report: NewReport) -> Result<i64, Error> {
+    pub(crate) async fn report(&self, report: NewReport) -> Result<i64, Error> {
         self.people.ensure_exists(report.reported).await?;
         self.reports.count(report.reporter).await?;
         self.reports.store(&report).await
     }
 
-    pub async fn conversations(&self, user: UserId) -> Result<Vec<Conversation>, Error> {
+    pub(crate) async fn conversations(&self, user: UserId) -> Result<Vec<Conversation>, Error> {
         self.store.conversations(user).await
     }
 
     /// Marks each mark's partner's messages to its reader; tells each
     /// partner whose messages changed what they see. Answers what changed.
-    pub async fn mark(&self, marks: Vec<Mark>, kind: MarkKind) -> Result<Vec<Marked>, Error> {
+    pub(crate) async fn mark(
+        &self,
+        marks: Vec<Mark>,
+        kind: MarkKind,
+    ) -> Result<Vec<Marked>, Error> {
         for m in &marks {
             Pair::of(m.reader, m.with, "with_user_id")?;
             if m.up_to_id < 0 {
@@ -120,7 +124,7 @@ impl Messages {
     /// The messages to or from `user` after `after` in id order, at most
     /// `limit` and at most `MAX_SYNC_BYTES` of content (at least one
     /// message); `true` when more follow.
-    pub async fn sync(
+    pub(crate) async fn sync(
         &self,
         user: UserId,
         after: i64,
@@ -135,12 +139,12 @@ impl Messages {
     }
 
     /// The newest message id to or from `user` (0 when none).
-    pub async fn head(&self, user: UserId) -> Result<i64, Error> {
+    pub(crate) async fn head(&self, user: UserId) -> Result<i64, Error> {
         self.store.head(user).await
     }
 
     /// The people `user` shares a conversation with: cached, else PostgreSQL.
-    pub async fn partners(&self, user: UserId) -> Result<Vec<i64>, Error> {
+    pub(crate) async fn partners(&self, user: UserId) -> Result<Vec<i64>, Error> {
         let ticket = match self.cache.partners(user.get()).await {
             Some((reading, mut partners)) if !reading.items.is_empty() => {
                 partners.sort_unstable();

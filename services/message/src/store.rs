@@ -11,10 +11,10 @@ use uuid::Uuid;
 use crate::domain::{Cursor, HistoryQuery, Message, Page, Pair, UserId};
 
 /// The most conversations listed at once (the API has no paging for them).
-pub const MAX_CONVERSATIONS: i64 = 1000;
+pub(crate) const MAX_CONVERSATIONS: i64 = 1000;
 
 #[derive(Clone)]
-pub struct Store {
+pub(crate) struct Store {
     db: PgPool,
     /// Every database call finishes within this (then: 503), whatever the
     /// network does; transactions also tell PostgreSQL to give up by then.
@@ -62,7 +62,7 @@ fn messages(rows: Vec<MessageRow>) -> Result<Vec<Message>, Error> {
 
 /// One conversation as its person sees it.
 #[derive(Debug)]
-pub struct Conversation {
+pub(crate) struct Conversation {
     pub other_id: i64,
     pub unread_count: i64,
     pub last_message: Message,
@@ -70,7 +70,7 @@ pub struct Conversation {
 
 /// A delivered/read mark asked for: `with`'s messages to `reader` up to `up_to_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mark {
+pub(crate) struct Mark {
     pub reader: UserId,
     pub with: UserId,
     pub up_to_id: i64,
@@ -78,7 +78,7 @@ pub struct Mark {
 
 /// What a batch of marks records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MarkKind {
+pub(crate) enum MarkKind {
     /// The messages reached the reader.
     Delivered,
     /// The reader read them; `receipts`: their sender may see it (the
@@ -89,7 +89,7 @@ pub enum MarkKind {
 
 impl MarkKind {
     /// The status the senders are shown the messages take.
-    pub fn shown(self) -> MessageStatus {
+    pub(crate) fn shown(self) -> MessageStatus {
         match self {
             MarkKind::Read { receipts: true } => MessageStatus::Read,
             MarkKind::Delivered | MarkKind::Read { receipts: false } => MessageStatus::Delivered,
@@ -99,7 +99,7 @@ impl MarkKind {
 
 /// What a delivered/read mark changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Marked {
+pub(crate) struct Marked {
     pub reader: i64,
     /// The sender whose messages changed.
     pub with: i64,
@@ -111,18 +111,18 @@ pub struct Marked {
 }
 
 impl Store {
-    pub fn new(db: PgPool, timeout: Duration) -> Self {
+    pub(crate) fn new(db: PgPool, timeout: Duration) -> Self {
         Self { db, timeout }
     }
 
     /// The pool, for queries kept next to their use elsewhere (`reports`).
-    pub fn pool(&self) -> &PgPool {
+    pub(crate) fn pool(&self) -> &PgPool {
         &self.db
     }
 
     /// Runs `work` within the store's deadline; a database failure or a
     /// missed deadline becomes our error (503 while it cannot serve).
-    pub async fn bounded<T>(
+    pub(crate) async fn bounded<T>(
         &self,
         work: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, Error> {
@@ -136,7 +136,7 @@ impl Store {
     }
 
     /// A conversation's newest `limit` messages, oldest first.
-    pub async fn newest(&self, pair: Pair, limit: usize) -> Result<Vec<Message>, Error> {
+    pub(crate) async fn newest(&self, pair: Pair, limit: usize) -> Result<Vec<Message>, Error> {
         let rows = self
             .bounded(
                 sqlx::query_as!(
@@ -162,7 +162,7 @@ impl Store {
     }
 
     /// A page of history straight from PostgreSQL.
-    pub async fn history(&self, q: &HistoryQuery) -> Result<Page, Error> {
+    pub(crate) async fn history(&self, q: &HistoryQuery) -> Result<Page, Error> {
         let (id, newest_first) = match q.cursor {
             Cursor::Newest => (i64::MAX, true),
             Cursor::Before(id) => (id, true),
@@ -225,7 +225,7 @@ impl Store {
 
     /// Every message to or from `user` with id > `after`, in id order: up to
     /// `limit`, and whether more remain.
-    pub async fn sync(
+    pub(crate) async fn sync(
         &self,
         user: UserId,
         after: i64,
@@ -262,7 +262,7 @@ impl Store {
     }
 
     /// `user`'s conversations, newest activity first.
-    pub async fn conversations(&self, user: UserId) -> Result<Vec<Conversation>, Error> {
+    pub(crate) async fn conversations(&self, user: UserId) -> Result<Vec<Conversation>, Error> {
         let rows = self
             .bounded(
                 sqlx::query!(
@@ -304,7 +304,7 @@ impl Store {
 
     /// The newest message id to or from `user` (0 when none): where a
     /// gateway's live chain of that person's events starts.
-    pub async fn head(&self, user: UserId) -> Result<i64, Error> {
+    pub(crate) async fn head(&self, user: UserId) -> Result<i64, Error> {
         let head = self
             .bounded(sqlx::query_scalar!("SELECT head_of($1)", user.get()).fetch_optional(&self.db))
             .await?;
@@ -313,7 +313,7 @@ impl Store {
 
     /// The people `user` shares a conversation with, and the last activity
     /// (ms since the epoch) with each.
-    pub async fn partners(&self, user: UserId) -> Result<Vec<(i64, i64)>, Error> {
+    pub(crate) async fn partners(&self, user: UserId) -> Result<Vec<(i64, i64)>, Error> {
         let rows = self
             .bounded(
                 sqlx::query!(
@@ -334,7 +334,7 @@ impl Store {
     /// readers' unread counts, in one transaction and one round trip
     /// (`mark_batch`, see its migrations). Answers the marks that changed
     /// what the senders see (`kind.shown()`).
-    pub async fn mark(&self, marks: &[Mark], kind: MarkKind) -> Result<Vec<Marked>, Error> {
+    pub(crate) async fn mark(&self, marks: &[Mark], kind: MarkKind) -> Result<Vec<Marked>, Error> {
         // Sorted and one per pair: rows are locked in the same order by
         // every caller, and the highest id asked for a pair covers the rest.
         let mut highest: BTreeMap<(i64, i64), i64> = BTreeMap::new();
@@ -374,7 +374,7 @@ impl Store {
 /// Our error for a PostgreSQL failure: the common crate's mapping (503 while it
 /// cannot serve), plus 503 for a transaction PostgreSQL rolled back to break
 /// a deadlock or a serialization conflict (class 40): trying again works.
-pub fn db_error(e: sqlx::Error) -> Error {
+pub(crate) fn db_error(e: sqlx::Error) -> Error {
     if let sqlx::Error::Database(db) = &e
         && db.code().is_some_and(|c| c.starts_with("40"))
     {

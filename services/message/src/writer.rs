@@ -36,7 +36,7 @@ use crate::{
 };
 
 #[derive(Clone, Debug)]
-pub struct WriterSettings {
+pub(crate) struct WriterSettings {
     /// Messages waiting for the writer; beyond, sends are refused at once
     /// (503) rather than queued without bound.
     pub queue_capacity: usize,
@@ -48,7 +48,7 @@ pub struct WriterSettings {
 
 /// The outcome of a send.
 #[derive(Clone, Debug)]
-pub struct Sent {
+pub(crate) struct Sent {
     pub message: Message,
     /// False when this was a retry answered with the stored message.
     pub created: bool,
@@ -65,19 +65,23 @@ struct Submission {
 }
 
 #[derive(Clone)]
-pub struct Writer {
+pub(crate) struct Writer {
     queue: mpsc::Sender<Submission>,
 }
 
 impl Writer {
-    pub fn spawn(db: PgPool, fanout: Fanout, settings: WriterSettings) -> (Self, JoinHandle<()>) {
+    pub(crate) fn spawn(
+        db: PgPool,
+        fanout: Fanout,
+        settings: WriterSettings,
+    ) -> (Self, JoinHandle<()>) {
         let (queue, queued) = mpsc::channel(settings.queue_capacity.max(1));
         let task = tokio::spawn(run(queued, db, fanout, settings));
         (Self { queue }, task)
     }
 
     /// Stores `message`; answers only after COMMIT.
-    pub async fn send(&self, message: NewMessage) -> Result<Sent, Error> {
+    pub(crate) async fn send(&self, message: NewMessage) -> Result<Sent, Error> {
         let (reply, answer) = oneshot::channel();
         let (sender, receiver) = (message.sender.get(), message.receiver.get());
         let span = tracing::info_span!(

@@ -14,9 +14,9 @@ use crate::{
 };
 
 /// Most people read in one `GetPresence`.
-pub const MAX_LOOKUP: usize = 10_000;
+pub(crate) const MAX_LOOKUP: usize = 10_000;
 
-pub struct PresenceApi {
+pub(crate) struct PresenceApi {
     pub store: Store,
     pub fanout: Fanout,
 }

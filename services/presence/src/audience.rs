@@ -35,7 +35,7 @@ const PAIR_CACHE_MAX: usize = 100_000;
 type Generations = (String, String);
 type Pairs = HashMap<(UserId, UserId), (Instant, Generations)>;
 
-pub struct Audience {
+pub(crate) struct Audience {
     messages: MessageServiceClient<Intercepted>,
     auth: AuthServiceClient<Intercepted>,
     redis: Pool,
@@ -57,7 +57,7 @@ impl std::fmt::Debug for Audience {
 }
 
 impl Audience {
-    pub fn new(
+    pub(crate) fn new(
         message_url: &str,
         auth_url: &str,
         token: &Secret,
@@ -82,7 +82,7 @@ impl Audience {
     }
 
     /// Everyone who may see `user`'s presence.
-    pub async fn of(&self, user: UserId) -> Vec<i64> {
+    pub(crate) async fn of(&self, user: UserId) -> Vec<i64> {
         match self.partners(user).await {
             Ok(partners) => self.without_blocked(user, partners).await,
             Err(status) => {
@@ -94,7 +94,7 @@ impl Audience {
     }
 
     /// Whether `partner` may see `user` typing.
-    pub async fn includes(&self, user: UserId, partner: UserId) -> bool {
+    pub(crate) async fn includes(&self, user: UserId, partner: UserId) -> bool {
         // Without generations (Redis unreachable) nothing remembered can be
         // trusted: ask every time.
         let generations = self.generations(user, partner).await;

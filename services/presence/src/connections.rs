@@ -16,7 +16,7 @@ use crate::{
 
 /// What one sweep pass did.
 #[derive(Debug, Default)]
-pub struct Sweep {
+pub(crate) struct Sweep {
     /// Sockets found without a heartbeat for their TTL.
     pub lapsed: usize,
     /// Offline transitions that fell due (performed or cancelled).
@@ -27,7 +27,7 @@ pub struct Sweep {
 
 /// What recording an opened socket did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Opened {
+pub(crate) enum Opened {
     /// Its person came online with it (not when they were online already,
     /// nor when they were inside the offline grace).
     CameOnline,
@@ -40,7 +40,7 @@ impl Store {
     /// Records a socket, unless its person already holds `max` others
     /// (0: no cap) on any gateway.
     #[tracing::instrument(name = "Record an opened socket", skip_all, fields(user_id = %c.user))]
-    pub async fn open(&self, c: &Connection, max: u32) -> Result<Opened, RedisError> {
+    pub(crate) async fn open(&self, c: &Connection, max: u32) -> Result<Opened, RedisError> {
         let expiry = now_ms() + millis(self.timings.connection_ttl);
         let answer: i64 = lua::OPEN
             .evalsha_with_reload::<_, Vec<Key>, Vec<Value>>(
@@ -69,7 +69,7 @@ impl Store {
     /// Forgets a socket; true when it was its person's last one (they go
     /// offline after the grace unless a socket opens meanwhile).
     #[tracing::instrument(name = "Forget a closed socket", skip_all, fields(user_id = %c.user))]
-    pub async fn close(&self, c: &Connection) -> Result<bool, RedisError> {
+    pub(crate) async fn close(&self, c: &Connection) -> Result<bool, RedisError> {
         let now = now_ms();
         let deadline = now + millis(self.timings.offline_grace);
         let was_last: i64 = lua::CLOSE
@@ -97,7 +97,7 @@ impl Store {
     /// for the known ones only: a socket closed meanwhile is not brought back).
     /// Answers the positions of the unknown ones.
     #[tracing::instrument(name = "Extend the life of a gateway's sockets", skip_all, fields(sockets = conns.len()))]
-    pub async fn heartbeat(&self, conns: &[Connection]) -> Result<Vec<usize>, RedisError> {
+    pub(crate) async fn heartbeat(&self, conns: &[Connection]) -> Result<Vec<usize>, RedisError> {
         if conns.is_empty() {
             return Ok(Vec::new());
         }
@@ -134,13 +134,13 @@ impl Store {
     }
 
     /// How many people are announced online, on every instance together.
-    pub async fn online_count(&self) -> Result<u64, RedisError> {
+    pub(crate) async fn online_count(&self) -> Result<u64, RedisError> {
         self.client()?.scard(keys::ONLINE_USERS).await
     }
 
     /// One atomic sweep pass over at most `limit` lapsed sockets and `limit`
     /// due transitions (see `lua/sweep.lua`).
-    pub async fn sweep(&self, limit: usize) -> Result<Sweep, RedisError> {
+    pub(crate) async fn sweep(&self, limit: usize) -> Result<Sweep, RedisError> {
         let now = now_ms();
         let answer: Vec<Value> = lua::SWEEP
             .evalsha_with_reload::<_, Vec<Key>, Vec<Value>>(

@@ -3,7 +3,7 @@
 
 use totilove_common::Error;
 
-pub use totilove_common::UserId;
+pub(crate) use totilove_common::UserId;
 
 /// Longest gateway or connection id accepted: they are stored once per live
 /// socket (twice, in two Redis structures), so they are kept short.
@@ -26,35 +26,35 @@ fn parse_token(raw: String, field: &str) -> Result<String, Error> {
 
 /// A gateway instance (random per process, chosen by the gateway).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct GatewayId(String);
+pub(crate) struct GatewayId(String);
 
 impl GatewayId {
-    pub fn parse(raw: String) -> Result<Self, Error> {
+    pub(crate) fn parse(raw: String) -> Result<Self, Error> {
         parse_token(raw, "gateway_id").map(Self)
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
 
 /// A socket, unique within its gateway instance.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ConnectionId(String);
+pub(crate) struct ConnectionId(String);
 
 impl ConnectionId {
-    pub fn parse(raw: String) -> Result<Self, Error> {
+    pub(crate) fn parse(raw: String) -> Result<Self, Error> {
         parse_token(raw, "connection_id").map(Self)
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
 
 /// One live socket of a person on a gateway instance.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Connection {
+pub(crate) struct Connection {
     pub user: UserId,
     pub gateway: GatewayId,
     pub id: ConnectionId,
@@ -62,14 +62,14 @@ pub struct Connection {
 
 impl Connection {
     /// The connection as a member of its person's set: `{gateway}|{connection}`.
-    pub fn member(&self) -> String {
+    pub(crate) fn member(&self) -> String {
         format!("{}|{}", self.gateway.as_str(), self.id.as_str())
     }
 
     /// The connection as a member of the expiry index:
     /// `{user}|{gateway}|{connection}` (the user id first, so the sweeper can
     /// find the person of a lapsed connection).
-    pub fn indexed_member(&self) -> String {
+    pub(crate) fn indexed_member(&self) -> String {
         format!(
             "{}|{}|{}",
             self.user,

@@ -39,7 +39,7 @@ use crate::{
 
 /// A change to announce.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Notice {
+pub(crate) enum Notice {
     Presence {
         user: UserId,
         online: bool,
@@ -76,7 +76,7 @@ impl Notice {
 }
 
 #[derive(Clone)]
-pub struct Fanout {
+pub(crate) struct Fanout {
     shards: Arc<[mpsc::Sender<Notice>]>,
     /// Capacity of each shard's queue.
     capacity: usize,
@@ -84,7 +84,7 @@ pub struct Fanout {
 
 impl Fanout {
     /// Starts `shards` workers, each with a queue of `capacity`.
-    pub fn start(
+    pub(crate) fn start(
         redis: Pool,
         audience: Arc<Audience>,
         shards: usize,
@@ -106,7 +106,7 @@ impl Fanout {
     }
 
     /// Queues a notice; false when it was dropped because the queue is too full.
-    pub fn notify(&self, notice: Notice) -> bool {
+    pub(crate) fn notify(&self, notice: Notice) -> bool {
         let shard = notice.user().get().unsigned_abs() as usize % self.shards.len();
         let queue = &self.shards[shard];
         if matches!(notice, Notice::Typing { .. }) && queue.capacity() <= self.capacity / 2 {

@@ -17,7 +17,7 @@ use crate::{
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
+pub(crate) struct Status {
     pub user: UserId,
     pub online: bool,
     /// When an offline person's last socket went; `None` while online or
@@ -32,7 +32,7 @@ impl Store {
     /// a command per person. The hidden flags come in the same round trip as
     /// the statuses, so when they cannot be read nothing is answered at all.
     #[tracing::instrument(name = "Read presence", skip_all, fields(users = users.len()))]
-    pub async fn presence_of(
+    pub(crate) async fn presence_of(
         &self,
         users: &[UserId],
         viewer: Option<UserId>,
@@ -86,7 +86,7 @@ impl Store {
 impl Store {
     /// Whether `user` is announced online now (or inside the grace after
     /// their last socket).
-    pub async fn is_online(&self, user: UserId) -> Result<bool, RedisError> {
+    pub(crate) async fn is_online(&self, user: UserId) -> Result<bool, RedisError> {
         self.client()?
             .sismember(keys::ONLINE_USERS, user.get())
             .await

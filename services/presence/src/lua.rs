@@ -8,9 +8,9 @@ use std::sync::LazyLock;
 
 use fred::types::scripts::Script;
 
-pub static OPEN: LazyLock<Script> =
+pub(crate) static OPEN: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("lua/open.lua")));
-pub static CLOSE: LazyLock<Script> =
+pub(crate) static CLOSE: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("lua/close.lua")));
-pub static SWEEP: LazyLock<Script> =
+pub(crate) static SWEEP: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("lua/sweep.lua")));

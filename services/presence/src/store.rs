@@ -14,10 +14,10 @@ use fred::{
 /// goes in one pipelined round trip; capping each command keeps any single
 /// command short (well under a millisecond), so other clients never wait
 /// behind one huge command.
-pub const BATCH: usize = 1000;
+pub(crate) const BATCH: usize = 1000;
 
 #[derive(Debug, Clone, Copy)]
-pub struct Timings {
+pub(crate) struct Timings {
     /// A socket without a heartbeat for this long is dead.
     pub connection_ttl: Duration,
     /// How long after a person's last socket goes they are announced offline
@@ -30,13 +30,13 @@ pub struct Timings {
 }
 
 #[derive(Clone)]
-pub struct Store {
+pub(crate) struct Store {
     redis: Pool,
     pub(crate) timings: Timings,
 }
 
 impl Store {
-    pub fn new(redis: Pool, timings: Timings) -> Self {
+    pub(crate) fn new(redis: Pool, timings: Timings) -> Self {
         Self { redis, timings }
     }
 
@@ -52,22 +52,22 @@ impl Store {
 /// Now, in milliseconds since the epoch: the unit of every stored time. The
 /// presence instances' clocks are assumed in step (NTP) to well within the
 /// timings above.
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
-pub fn millis(d: Duration) -> i64 {
+pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-pub fn from_millis(ms: i64) -> Option<DateTime<Utc>> {
+pub(crate) fn from_millis(ms: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms)
 }
 
 /// `t` without its seconds: `last_seen` is only ever shown to the minute
 /// (the API says so; to the millisecond it would tell when someone closed
 /// the app, which is more than a dating site should show).
-pub fn to_the_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn to_the_minute(t: DateTime<Utc>) -> DateTime<Utc> {
     let secs = t.timestamp();
     DateTime::from_timestamp(secs - secs.rem_euclid(60), 0).unwrap_or(t)
 }

@@ -13,7 +13,7 @@ use crate::{
     store::{BATCH, Store},
 };
 
-pub async fn run(store: Store, fanout: Fanout, every: Duration) {
+pub(crate) async fn run(store: Store, fanout: Fanout, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // Logged once per outage, not once per tick.

@@ -18,7 +18,7 @@ impl Store {
     /// (it lapses after the typing TTL) and goes out at most once per throttle
     /// interval; `typing:false` clears the key and the throttle and always goes
     /// out (so a `typing:true` right after it is not swallowed).
-    pub async fn set_typing(
+    pub(crate) async fn set_typing(
         &self,
         user: UserId,
         partner: UserId,

@@ -8,22 +8,22 @@ use tokio_tungstenite::{
     tungstenite::{Message, client::IntoClientRequest, http::HeaderValue},
 };
 
-pub type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[derive(Clone)]
-pub struct Api {
+pub(crate) struct Api {
     pub base: String,
     pub http: reqwest::Client,
 }
 
-pub struct Account {
+pub(crate) struct Account {
     pub id: i64,
     pub username: String,
     pub token: String,
 }
 
 impl Api {
-    pub fn new(base: &str) -> Self {
+    pub(crate) fn new(base: &str) -> Self {
         Self {
             base: base.trim_end_matches('/').to_owned(),
             http: reqwest::Client::builder()
@@ -33,7 +33,7 @@ impl Api {
         }
     }
 
-    pub async fn post(
+    pub(crate) async fn post(
         &self,
         path: &str,
         token: Option<&str>,
@@ -49,7 +49,7 @@ impl Api {
         Ok((status, body))
     }
 
-    pub async fn get(&self, path: &str, token: &str) -> anyhow::Result<(u16, Value)> {
+    pub(crate) async fn get(&self, path: &str, token: &str) -> anyhow::Result<(u16, Value)> {
         let res = self
             .http
             .get(format!("{}{path}", self.base))
@@ -61,7 +61,7 @@ impl Api {
     }
 
     /// Registers `username` (password `bench-password`) and logs in.
-    pub async fn account(&self, username: &str) -> anyhow::Result<Account> {
+    pub(crate) async fn account(&self, username: &str) -> anyhow::Result<Account> {
         let (status, body) = self
             .post(
                 "/api/auth/register",
@@ -84,7 +84,7 @@ impl Api {
         })
     }
 
-    pub async fn login(&self, username: &str) -> anyhow::Result<String> {
+    pub(crate) async fn login(&self, username: &str) -> anyhow::Result<String> {
         let (status, body) = self
             .post(
                 "/api/auth/login",
@@ -101,7 +101,7 @@ impl Api {
             .to_owned())
     }
 
-    pub async fn socket(&self, token: &str) -> anyhow::Result<Socket> {
+    pub(crate) async fn socket(&self, token: &str) -> anyhow::Result<Socket> {
         let url = format!("{}/ws", self.base.replacen("http", "ws", 1));
         let mut req = url.into_client_request()?;
         req.headers_mut().insert(
@@ -119,7 +119,7 @@ impl Api {
 }
 
 /// The next JSON event, skipping control frames.
-pub async fn next_event(ws: &mut Socket) -> anyhow::Result<Value> {
+pub(crate) async fn next_event(ws: &mut Socket) -> anyhow::Result<Value> {
     loop {
         match ws.next().await.context("socket closed")?? {
             Message::Text(t) => return Ok(serde_json::from_str(&t)?),

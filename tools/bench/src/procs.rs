@@ -24,21 +24,21 @@ struct Group {
 
 /// CPU seconds and resident memory of each group at one moment.
 #[derive(Debug, Clone, Default)]
-pub struct Sample {
+pub(crate) struct Sample {
     pub cpu: BTreeMap<String, f64>,
     pub rss_kib: BTreeMap<String, u64>,
 }
 
 /// The processes to account for.
 #[derive(Debug, Clone, Default)]
-pub struct Processes {
+pub(crate) struct Processes {
     groups: Vec<Group>,
 }
 
 impl Processes {
     /// Finds the processes of the run whose data folder is `data`; an
     /// absent folder gives none (only the bench itself is measured).
-    pub fn discover(data: &Path) -> Self {
+    pub(crate) fn discover(data: &Path) -> Self {
         let mut groups = Vec::new();
         if let Ok(entries) = fs::read_dir(data.join("run")) {
             let mut found: Vec<(String, u32)> = entries
@@ -74,13 +74,13 @@ impl Processes {
         Self { groups }
     }
 
-    pub fn names(&self) -> Vec<&str> {
+    pub(crate) fn names(&self) -> Vec<&str> {
         self.groups.iter().map(|g| g.name.as_str()).collect()
     }
 
     /// CPU and RSS of every group now, plus `bench` (this process and the
     /// children it started, e.g. socket holders).
-    pub fn sample(&self) -> Sample {
+    pub(crate) fn sample(&self) -> Sample {
         let mut sample = Sample::default();
         let children = children_of();
         for g in &self.groups {
@@ -115,7 +115,7 @@ impl Processes {
 }
 
 /// CPU seconds spent by each group between two samples.
-pub fn cpu_between(before: &Sample, after: &Sample) -> BTreeMap<String, f64> {
+pub(crate) fn cpu_between(before: &Sample, after: &Sample) -> BTreeMap<String, f64> {
     after
         .cpu
         .iter()

@@ -6,14 +6,14 @@ use std::time::Instant;
 use crate::procs::{Processes, Sample, cpu_between};
 
 /// CPU and time from its start to [`Window::finish`].
-pub struct Window {
+pub(crate) struct Window {
     procs: Processes,
     before: Sample,
     started: Instant,
 }
 
 /// What a window measured.
-pub struct Cost {
+pub(crate) struct Cost {
     pub seconds: f64,
     procs: Processes,
     before: Sample,
@@ -21,7 +21,7 @@ pub struct Cost {
 }
 
 impl Window {
-    pub fn start(procs: &Processes) -> Self {
+    pub(crate) fn start(procs: &Processes) -> Self {
         Self {
             procs: procs.clone(),
             before: procs.sample(),
@@ -29,7 +29,7 @@ impl Window {
         }
     }
 
-    pub fn finish(self) -> Cost {
+    pub(crate) fn finish(self) -> Cost {
         Cost {
             seconds: self.started.elapsed().as_secs_f64(),
             after: self.procs.sample(),
@@ -42,7 +42,7 @@ impl Window {
 impl Cost {
     /// `cpu per <unit> (ms): gateway 0.21, ..., product + stores 0.80; bench 0.12`
     /// and the resident memory of each process.
-    pub fn print(&self, units: u64, unit: &str) {
+    pub(crate) fn print(&self, units: u64, unit: &str) {
         let cpu = cpu_between(&self.before, &self.after);
         let units = units.max(1) as f64;
         let mut parts = Vec::new();
@@ -78,12 +78,12 @@ impl Cost {
     }
 
     /// Resident memory of `name` now minus at the start (KiB).
-    pub fn rss_growth_kib(&self, name: &str) -> i64 {
+    pub(crate) fn rss_growth_kib(&self, name: &str) -> i64 {
         let at = |s: &Sample| s.rss_kib.get(name).copied().unwrap_or(0) as i64;
         at(&self.after) - at(&self.before)
     }
 
-    pub fn names(&self) -> Vec<&str> {
+    pub(crate) fn names(&self) -> Vec<&str> {
         self.procs.names()
     }
 }

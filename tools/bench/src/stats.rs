@@ -3,31 +3,31 @@
 use std::time::Duration;
 
 #[derive(Default, Clone)]
-pub struct Samples {
+pub(crate) struct Samples {
     micros: Vec<u64>,
     pub errors: u64,
 }
 
 impl Samples {
-    pub fn record(&mut self, d: Duration) {
+    pub(crate) fn record(&mut self, d: Duration) {
         self.micros.push(d.as_micros() as u64);
     }
 
-    pub fn record_micros(&mut self, micros: u64) {
+    pub(crate) fn record_micros(&mut self, micros: u64) {
         self.micros.push(micros);
     }
 
-    pub fn merge(&mut self, other: Samples) {
+    pub(crate) fn merge(&mut self, other: Samples) {
         self.micros.extend(other.micros);
         self.errors += other.errors;
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.micros.len()
     }
 
     /// `p50 X ms, p99 Y ms, p999 Z ms, max W ms`
-    pub fn quantiles(&self) -> String {
+    pub(crate) fn quantiles(&self) -> String {
         let mut s = self.micros.clone();
         s.sort_unstable();
         let q = |q: f64| -> f64 {

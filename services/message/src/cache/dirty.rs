@@ -13,7 +13,7 @@ use std::{
 const MAX_KEYS: usize = 100_000;
 
 #[derive(Default)]
-pub struct DirtyKeys {
+pub(crate) struct DirtyKeys {
     state: Mutex<State>,
 }
 
@@ -28,7 +28,7 @@ struct State {
 }
 
 /// What the cleaner must delete.
-pub enum Cleanup {
+pub(crate) enum Cleanup {
     Nothing,
     Keys(Vec<(String, u64)>),
     /// Every cached key (the overflow at this sequence number).
@@ -40,7 +40,7 @@ impl DirtyKeys {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn mark(&self, keys: impl IntoIterator<Item = String>) {
+    pub(crate) fn mark(&self, keys: impl IntoIterator<Item = String>) {
         let mut keys = keys.into_iter().peekable();
         if keys.peek().is_none() {
             return;
@@ -59,12 +59,12 @@ impl DirtyKeys {
         }
     }
 
-    pub fn contains(&self, key: &str) -> bool {
+    pub(crate) fn contains(&self, key: &str) -> bool {
         let state = self.state();
         state.everything.is_some() || (!state.keys.is_empty() && state.keys.contains_key(key))
     }
 
-    pub fn cleanup(&self) -> Cleanup {
+    pub(crate) fn cleanup(&self) -> Cleanup {
         let state = self.state();
         if let Some(seq) = state.everything {
             Cleanup::Everything(seq)
@@ -82,7 +82,7 @@ impl DirtyKeys {
     }
 
     /// Forgets keys deleted since they were marked (unless marked again).
-    pub fn clear(&self, cleaned: impl IntoIterator<Item = (String, u64)>) {
+    pub(crate) fn clear(&self, cleaned: impl IntoIterator<Item = (String, u64)>) {
         let mut state = self.state();
         for (key, seq) in cleaned {
             if state.keys.get(&key) == Some(&seq) {
@@ -93,7 +93,7 @@ impl DirtyKeys {
 
     /// Trusts the cache again after a purge that started after overflow `seq`
     /// (keys marked since stay dirty).
-    pub fn clear_everything(&self, seq: u64) {
+    pub(crate) fn clear_everything(&self, seq: u64) {
         let mut state = self.state();
         if state.everything == Some(seq) {
             state.everything = None;

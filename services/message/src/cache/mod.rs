@@ -31,23 +31,23 @@ use fred::{
 };
 
 use dirty::Cleanup;
-pub use dirty::DirtyKeys;
-pub use writes::{MessagesRound, StatusChange};
+pub(crate) use dirty::DirtyKeys;
+pub(crate) use writes::{MessagesRound, StatusChange};
 
 use crate::domain::{Message, Pair};
 
 /// How many of a conversation's newest messages are cached.
-pub const HISTORY_CAP: usize = 100;
+pub(crate) const HISTORY_CAP: usize = 100;
 /// How long a reader's fill ticket lives (a fill takes milliseconds).
 const TICKET_TTL_SECS: i64 = 30;
 
 /// A conversation's cached newest messages, oldest first.
-pub fn chat_key(pair: Pair) -> String {
+pub(crate) fn chat_key(pair: Pair) -> String {
     format!("chat:{}:{}:messages", pair.lo, pair.hi)
 }
 
 /// A person's conversation partners, scored by last activity (ms).
-pub fn conversations_key(user: i64) -> String {
+pub(crate) fn conversations_key(user: i64) -> String {
     format!("user:{user}:conversations")
 }
 
@@ -56,7 +56,7 @@ fn ticket_key(key: &str) -> String {
 }
 
 #[derive(Clone)]
-pub struct Cache {
+pub(crate) struct Cache {
     redis: RedisPool,
     dirty: Arc<DirtyKeys>,
     ttl_secs: i64,
@@ -64,13 +64,13 @@ pub struct Cache {
 
 /// What a reader found: the cached items (empty when missing) and the ticket
 /// to present when filling a missing key.
-pub struct Reading {
+pub(crate) struct Reading {
     pub ticket: String,
     pub items: Vec<String>,
 }
 
 impl Cache {
-    pub fn new(redis: RedisPool, ttl: Duration) -> Self {
+    pub(crate) fn new(redis: RedisPool, ttl: Duration) -> Self {
         Self {
             redis,
             dirty: Arc::new(DirtyKeys::default()),
@@ -78,7 +78,7 @@ impl Cache {
         }
     }
 
-    pub fn dirty(&self) -> &DirtyKeys {
+    pub(crate) fn dirty(&self) -> &DirtyKeys {
         &self.dirty
     }
 
@@ -90,7 +90,7 @@ impl Cache {
 
     /// A conversation's cached window, oldest first, or the ticket to fill it.
     /// `None` when the cache cannot be used.
-    pub async fn history(&self, pair: Pair) -> Option<(Reading, Vec<Message>)> {
+    pub(crate) async fn history(&self, pair: Pair) -> Option<(Reading, Vec<Message>)> {
         let reading = self.read(chat_key(pair), "list").await?;
         let window: Option<Vec<Message>> = reading
             .items
@@ -109,7 +109,7 @@ impl Cache {
 
     /// Fills a conversation's window from a PostgreSQL reading made after
     /// `ticket` was taken, in the background (the answer does not wait).
-    pub fn fill_history(&self, pair: Pair, ticket: String, window: &[Message]) {
+    pub(crate) fn fill_history(&self, pair: Pair, ticket: String, window: &[Message]) {
         if window.is_empty() {
             return;
         }
@@ -119,7 +119,7 @@ impl Cache {
     }
 
     /// A person's cached conversation partners, or the ticket to fill them.
-    pub async fn partners(&self, user: i64) -> Option<(Reading, Vec<i64>)> {
+    pub(crate) async fn partners(&self, user: i64) -> Option<(Reading, Vec<i64>)> {
         let reading = self.read(conversations_key(user), "set").await?;
         let partners = reading
             .items
@@ -131,7 +131,7 @@ impl Cache {
     }
 
     /// Fills a person's partner set (`(other, last activity ms)`).
-    pub fn fill_partners(&self, user: i64, ticket: String, partners: &[(i64, i64)]) {
+    pub(crate) fn fill_partners(&self, user: i64, ticket: String, partners: &[(i64, i64)]) {
         let mut args: Vec<Value> = vec![ticket.into(), self.ttl_secs.into()];
         for &(other, activity_ms) in partners {
             args.push(activity_ms.into());
@@ -182,7 +182,7 @@ impl Cache {
     }
 
     /// Deletes dirty keys until that succeeds, forever.
-    pub async fn clean_dirty_forever(self) {
+    pub(crate) async fn clean_dirty_forever(self) {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -13,7 +13,7 @@ use fred::{
 
 macro_rules! script {
     ($name:ident, $file:literal) => {
-        pub static $name: LazyLock<Script> = LazyLock::new(|| {
+        pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| {
             Script::from_lua(concat!(include_str!("common.lua"), include_str!($file)))
         });
     };
@@ -28,13 +28,13 @@ script!(ADMIT, "admit.lua");
 
 /// A pipelined `EVALSHA` that found no script: the caller calls again with
 /// `evalsha_with_reload`.
-pub fn is_noscript(e: &RedisError) -> bool {
+pub(crate) fn is_noscript(e: &RedisError) -> bool {
     e.details().starts_with("NOSCRIPT")
 }
 
 /// `EVALSHA` of `script` on `keys` with `args`, as a custom command: fred's
 /// pipelines have no `evalsha` (`LuaInterface` is not theirs).
-pub fn evalsha_command(
+pub(crate) fn evalsha_command(
     script: &Script,
     keys: &[String],
     args: &[Value],

@@ -17,7 +17,7 @@ use crate::domain::{Message, Pair};
 /// The arguments of one `round.lua` call, built batch by batch: what every
 /// committed message does to the cache, and its two events.
 #[derive(Default)]
-pub struct MessagesRound {
+pub(crate) struct MessagesRound {
     /// Per segment: its list and the list's ticket.
     list_keys: Vec<String>,
     /// Per segment: the id before it, n, n entries.
@@ -38,7 +38,7 @@ impl MessagesRound {
     /// Adds one conversation's part of a committed batch (oldest first);
     /// `before` is the conversation's message before it (0: none). Answers
     /// the entry index of the first message (the others follow).
-    pub fn segment(&mut self, pair: Pair, before: i64, messages: &[&Message]) -> usize {
+    pub(crate) fn segment(&mut self, pair: Pair, before: i64, messages: &[&Message]) -> usize {
         let key = chat_key(pair);
         self.list_keys.push(ticket_key(&key));
         self.list_keys.insert(self.list_keys.len() - 1, key);
@@ -65,7 +65,12 @@ impl MessagesRound {
     /// The events of entry `index`: one to each `(person, prev_id)`, chained
     /// to that previous message, with the message's `traceparent` if traced
     /// (one string, shared by both events).
-    pub fn events(&mut self, index: usize, to: [(i64, i64); 2], traceparent: Option<String>) {
+    pub(crate) fn events(
+        &mut self,
+        index: usize,
+        to: [(i64, i64); 2],
+        traceparent: Option<String>,
+    ) {
         let traceparent = traceparent.map_or(Value::from_static_str(""), Value::from);
         for (person, prev_id) in to {
             self.events.push(user_channel(person).into());
@@ -76,11 +81,11 @@ impl MessagesRound {
     }
 
     /// Spans to end when the round is done (published or failed).
-    pub fn keep_spans(&mut self, spans: Vec<tracing::Span>) {
+    pub(crate) fn keep_spans(&mut self, spans: Vec<tracing::Span>) {
         self.spans.extend(spans);
     }
 
-    pub fn messages(&self) -> usize {
+    pub(crate) fn messages(&self) -> usize {
         self.entries
     }
 
@@ -94,7 +99,7 @@ impl MessagesRound {
 impl Cache {
     /// Runs a round in one call; when it fails, its keys become dirty and
     /// its events are lost (subscribers repair gaps by sync).
-    pub async fn write_messages(&self, round: MessagesRound) {
+    pub(crate) async fn write_messages(&self, round: MessagesRound) {
         let Some(client) = self.client() else {
             self.dirty.mark(round.cache_keys());
             return;
@@ -130,7 +135,7 @@ impl Cache {
     /// After committed marks: for each, the cached statuses of the sender's
     /// messages up to its bound and the `status` event to the sender, all in
     /// one round trip.
-    pub async fn write_statuses(&self, changes: &[StatusChange<'_>]) {
+    pub(crate) async fn write_statuses(&self, changes: &[StatusChange<'_>]) {
         let keys_of = |c: &StatusChange<'_>| {
             let key = chat_key(c.pair);
             [key.clone(), ticket_key(&key)]
@@ -177,7 +182,7 @@ impl Cache {
 }
 
 /// One committed mark as the cache and the sender see it.
-pub struct StatusChange<'a> {
+pub(crate) struct StatusChange<'a> {
     pub pair: Pair,
     /// Whose messages changed (and who is told).
     pub sender: i64,

@@ -7,7 +7,7 @@ use tokio::task::JoinSet;
 use super::{Options, accounts};
 use crate::{procs::Processes, report::Window, stats::Samples};
 
-pub async fn login(o: &Options) -> anyhow::Result<()> {
+pub(crate) async fn login(o: &Options) -> anyhow::Result<()> {
     let api = o.apis().remove(0);
     let users = accounts(&api, o.concurrency).await?;
     let window = Window::start(&Processes::discover(&o.data));
@@ -44,7 +44,7 @@ pub async fn login(o: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn me(o: &Options) -> anyhow::Result<()> {
+pub(crate) async fn me(o: &Options) -> anyhow::Result<()> {
     let api = o.apis().remove(0);
     let users = accounts(&api, o.concurrency).await?;
     let window = Window::start(&Processes::discover(&o.data));

@@ -30,7 +30,7 @@ use crate::{
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// `--concurrency` senders, each sending its next message when the last is acknowledged.
     ClosedWs,
     ClosedRest,
@@ -117,7 +117,7 @@ fn scheduled_of(message: &Value) -> Option<u64> {
         .ok()
 }
 
-pub async fn run(o: &Options, mode: Mode) -> anyhow::Result<()> {
+pub(crate) async fn run(o: &Options, mode: Mode) -> anyhow::Result<()> {
     let apis = o.apis();
     let gateways = apis.len();
     let pairs = pairs(&apis[0], o.pairs.max(1)).await?;

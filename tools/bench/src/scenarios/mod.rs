@@ -1,9 +1,9 @@
 //! The measurements. Each sets up its own accounts (unique to the run), runs
 //! a bounded load against the gateways, and prints its figures.
 
-pub mod auth;
-pub mod messages;
-pub mod sockets;
+pub(crate) mod auth;
+pub(crate) mod messages;
+pub(crate) mod sockets;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -11,7 +11,7 @@ use futures::future::try_join_all;
 
 use crate::client::{Account, Api};
 
-pub struct Options {
+pub(crate) struct Options {
     /// Gateway base URLs; people are spread over them.
     pub urls: Vec<String>,
     /// Closed loop: senders (each waits for its ack before the next send).
@@ -32,7 +32,7 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn apis(&self) -> Vec<Api> {
+    pub(crate) fn apis(&self) -> Vec<Api> {
         self.urls.iter().map(|u| Api::new(u)).collect()
     }
 }
@@ -42,7 +42,7 @@ fn run_prefix() -> String {
 }
 
 /// `n` fresh accounts, created 16 at a time.
-pub async fn accounts(api: &Api, n: usize) -> anyhow::Result<Vec<Account>> {
+pub(crate) async fn accounts(api: &Api, n: usize) -> anyhow::Result<Vec<Account>> {
     let prefix = run_prefix();
     let mut out = Vec::with_capacity(n);
     for chunk in (0..n).collect::<Vec<_>>().chunks(16) {
@@ -54,7 +54,7 @@ pub async fn accounts(api: &Api, n: usize) -> anyhow::Result<Vec<Account>> {
 }
 
 /// Pairs of accounts: `2i` talks to `2i+1`.
-pub async fn pairs(api: &Api, n: usize) -> anyhow::Result<Vec<(Account, Account)>> {
+pub(crate) async fn pairs(api: &Api, n: usize) -> anyhow::Result<Vec<(Account, Account)>> {
     let mut all = accounts(api, 2 * n).await?.into_iter();
     let mut out = Vec::with_capacity(n);
     while let (Some(a), Some(b)) = (all.next(), all.next()) {

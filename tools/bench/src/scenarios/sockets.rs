@@ -25,7 +25,7 @@ use crate::{client::next_event, procs::Processes, report::Window};
 /// Upgrades in flight at once while opening.
 const OPENING: usize = 64;
 
-pub async fn run(o: &Options) -> anyhow::Result<()> {
+pub(crate) async fn run(o: &Options) -> anyhow::Result<()> {
     let procs = o.procs.max(1);
     let window = Window::start(&Processes::discover(&o.data));
     let started = Instant::now();
@@ -104,7 +104,7 @@ fn parse_after(line: &str, word: &str) -> anyhow::Result<u64> {
 /// One process's share: opens `--count` sockets (10 per account, the
 /// contract's limit), says so, holds them while answering pings, says how
 /// many survived.
-pub async fn worker(o: &Options) -> anyhow::Result<()> {
+pub(crate) async fn worker(o: &Options) -> anyhow::Result<()> {
     let apis = o.apis();
     let users = accounts(&apis[0], o.count.div_ceil(10)).await?;
     let closed = Arc::new(AtomicU64::new(0));
