@@ -3,9 +3,8 @@
 use reqwest::{Method, Response, StatusCode, header};
 use serde_json::{Value, json};
 use totilove_testkit::TestSystem;
+pub use totilove_testkit::{PASSWORD, eventually, eventually_within};
 
-/// Every account the helpers create has this password.
-pub const PASSWORD: &str = "correct horse battery";
 pub const USER_AGENT: &str = "totilove-gateway-tests/1.0";
 
 pub struct TestApp {
