@@ -5,9 +5,10 @@ use std::{collections::HashSet, time::Duration};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use totilove_testkit::eventually;
 
 use crate::{
-    helpers::{Person, TestApp, eventually, expect_error},
+    helpers::{Person, TestApp, expect_error},
     ws_helpers::{Ws, close_code, new_id, try_connect},
 };
 

@@ -13,9 +13,10 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
 use totilove_common::events::{Event, MessageJson, user_channel};
+use totilove_testkit::eventually;
 
 use crate::{
-    helpers::{Person, TestApp, eventually, expect_json},
+    helpers::{Person, TestApp, expect_json},
     ws_helpers::{Ws, close_code, new_id},
 };
 

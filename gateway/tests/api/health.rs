@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use totilove_testkit::eventually_within;
 
-use crate::helpers::{TestApp, eventually_within};
+use crate::helpers::TestApp;
 
 #[tokio::test]
 async fn healthz_answers_while_the_gateway_runs() {

@@ -2,8 +2,8 @@
 
 use reqwest::{Method, Response, StatusCode, header};
 use serde_json::{Value, json};
+pub use totilove_testkit::PASSWORD;
 use totilove_testkit::TestSystem;
-pub use totilove_testkit::{PASSWORD, eventually, eventually_within};
 
 pub const USER_AGENT: &str = "totilove-gateway-tests/1.0";
 

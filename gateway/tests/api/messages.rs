@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use totilove_testkit::eventually;
 
 use crate::{
-    helpers::{TestApp, eventually, expect_error, expect_invalid, expect_json},
+    helpers::{TestApp, expect_error, expect_invalid, expect_json},
     ws_helpers::{Ws, new_id},
 };
 

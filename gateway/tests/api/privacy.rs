@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use totilove_testkit::eventually;
 
 use crate::{
-    helpers::{Person, TestApp, eventually, expect_error, expect_invalid, expect_json},
+    helpers::{Person, TestApp, expect_error, expect_invalid, expect_json},
     ws_helpers::Ws,
 };
 

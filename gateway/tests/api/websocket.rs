@@ -6,9 +6,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
+use totilove_testkit::eventually;
 
 use crate::{
-    helpers::{TestApp, eventually, expect_json},
+    helpers::{TestApp, expect_json},
     ws_helpers::{Ws, close_code, is_policy_close, new_id, try_connect, ws_url},
 };
 

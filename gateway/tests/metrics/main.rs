@@ -11,9 +11,11 @@ mod helpers;
 #[path = "../api/ws_helpers.rs"]
 mod ws_helpers;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::collections::BTreeMap;
 
-use helpers::{TestApp, eventually};
+use totilove_testkit::eventually;
+
+use helpers::TestApp;
 use ws_helpers::Ws;
 
 const SEND: &str = "/totilove.message.v1.MessageService/Send";

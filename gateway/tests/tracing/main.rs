@@ -15,7 +15,7 @@ mod ws_helpers;
 
 use std::{collections::BTreeSet, sync::OnceLock, time::Duration};
 
-use helpers::{TestApp, eventually_within, expect_json};
+use helpers::{TestApp, expect_json};
 use opentelemetry::{
     KeyValue, Value as OtelValue,
     trace::{SpanId, TraceId, TracerProvider as _},
@@ -26,6 +26,7 @@ use opentelemetry_sdk::{
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use totilove_testkit::eventually_within;
 use tracing_subscriber::{filter::LevelFilter, layer::SubscriberExt, util::SubscriberInitExt};
 use ws_helpers::{Ws, new_id};
 
