@@ -12,13 +12,13 @@ use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use totilove_common::{Code, Error, events::Event};
 use totilove_common::{config::Secret, grpc::Outbound};
 use totilove_proto::{
-    auth::v1::{BlockRequest, RegisterRequest},
+    auth::v1::BlockRequest,
     message::v1::{
         self as pb, HistoryRequest, MarkDeliveredRequest, MarkReadRequest, SendRequest,
         SyncRequest, message_service_client::MessageServiceClient,
     },
 };
-use totilove_testkit::{EventWatcher, PASSWORD, PATIENCE, TestSystem, eventually};
+use totilove_testkit::{EventWatcher, PATIENCE, TestSystem, eventually};
 use uuid::Uuid;
 
 pub type Client = MessageServiceClient<InterceptedService<Channel, Outbound>>;
@@ -48,23 +48,7 @@ impl App {
 
     /// A new person; their id.
     pub async fn person(&self, name: &str) -> i64 {
-        let suffix = &Uuid::new_v4().simple().to_string()[..8];
-        let username = format!("{name}_{suffix}");
-        let user = self
-            .system
-            .auth_client()
-            .register(RegisterRequest {
-                username: username.clone(),
-                email: format!("{username}@example.com"),
-                password: PASSWORD.into(),
-                client: None,
-            })
-            .await
-            .expect("registration works")
-            .into_inner()
-            .user
-            .expect("a user");
-        user.id
+        self.system.register(name).await
     }
 
     pub async fn block(&self, who: i64, whom: i64) {

@@ -11,7 +11,6 @@ use fred::{
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use totilove_common::{config::Secret, events::Event, grpc::Outbound};
 use totilove_proto::{
-    auth::v1::RegisterRequest,
     message::v1::SendRequest,
     presence::v1::{
         CloseConnectionRequest, Connection, GetPresenceRequest, HeartbeatRequest,
@@ -19,7 +18,7 @@ use totilove_proto::{
         presence_service_client::PresenceServiceClient,
     },
 };
-use totilove_testkit::{EventWatcher, PASSWORD, RedisServer, TestSystem};
+use totilove_testkit::{EventWatcher, RedisServer, TestSystem};
 
 /// Short timings so tests run in seconds: offline is announced 1 s after the
 /// last socket, typing lapses in 1 s. Sockets live 30 s without a beat, so
@@ -129,18 +128,7 @@ impl Setup for LonePresence {
 
 /// A new person; their id.
 pub async fn register(system: &TestSystem) -> i64 {
-    let name = format!("p{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let answer = system
-        .auth_client()
-        .register(RegisterRequest {
-            username: name.clone(),
-            email: format!("{name}@example.com"),
-            password: PASSWORD.into(),
-            client: None,
-        })
-        .await
-        .expect("register a person");
-    answer.into_inner().user.expect("a user").id
+    system.register("p").await
 }
 
 /// `from` writes to `to`: from now on they share a conversation.
