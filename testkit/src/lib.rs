@@ -4,12 +4,22 @@
 //!
 //! `TEST_LOG=1` shows the services' logs.
 
+mod builder;
+mod events;
+mod eventually;
+mod people;
 mod redis_server;
 mod system;
 pub mod tls;
 
+pub use builder::Builder;
+pub use events::EventWatcher;
+pub use eventually::{Outcome, PATIENCE, eventually, eventually_within};
 pub use redis_server::RedisServer;
 pub use system::{Gateway, INTERNAL_TOKEN, Service, TestSystem};
+
+/// Every account the tests create has this password.
+pub const PASSWORD: &str = "correct horse battery";
 pub use tls::{TestCerts, TlsPostgres};
 
 use sqlx::Connection;

@@ -17,7 +17,7 @@ use totilove_proto::{
 use crate::RedisServer;
 
 pub const INTERNAL_TOKEN: &str = "test-internal-token-0123456789abcdef";
-const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef0123456789";
+pub(crate) const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef0123456789";
 
 pub(crate) type Intercepted = InterceptedService<Channel, Outbound>;
 
@@ -170,7 +170,7 @@ fn metrics_url(port: Option<u16>) -> Option<String> {
 }
 
 /// The URLs of `replicas`, comma-separated (how services are addressed).
-fn urls(replicas: &[Service]) -> String {
+pub(crate) fn urls(replicas: &[Service]) -> String {
     replicas
         .iter()
         .map(|s| s.url.as_str())
@@ -179,88 +179,6 @@ fn urls(replicas: &[Service]) -> String {
 }
 
 impl TestSystem {
-    /// Everything, with one gateway instance.
-    pub async fn start() -> Self {
-        Self::start_with(&[]).await
-    }
-
-    /// Everything, with settings overridden (names as in the environment).
-    pub async fn start_with(overrides: &[(&str, &str)]) -> Self {
-        Self::start_cluster(1, 1, overrides).await
-    }
-
-    /// `gateways` gateway instances over `replicas` replicas of each service.
-    pub async fn start_cluster(
-        gateways: usize,
-        replicas: usize,
-        overrides: &[(&str, &str)],
-    ) -> Self {
-        let database_url = crate::fresh_database().await;
-        let redis = RedisServer::start().await;
-        Self::start_cluster_on(database_url, redis, gateways, replicas, overrides).await
-    }
-
-    /// Like [`start_cluster`](Self::start_cluster), on the database of
-    /// `database_url` and on `redis` (e.g. stores that require TLS).
-    pub async fn start_cluster_on(
-        database_url: String,
-        redis: RedisServer,
-        gateways: usize,
-        replicas: usize,
-        overrides: &[(&str, &str)],
-    ) -> Self {
-        crate::init_logs();
-        let mut settings: HashMap<String, String> = [
-            ("DATABASE_URL", database_url.as_str()),
-            ("REDIS_URL", redis.url().as_str()),
-            ("INTERNAL_TOKEN", INTERNAL_TOKEN),
-            ("JWT_SECRET", JWT_SECRET),
-            ("AUTH_LISTEN_ADDR", "127.0.0.1:0"),
-            ("MESSAGE_LISTEN_ADDR", "127.0.0.1:0"),
-            ("PRESENCE_LISTEN_ADDR", "127.0.0.1:0"),
-            ("GATEWAY_ADDR", "127.0.0.1:0"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        for (k, v) in overrides {
-            settings.insert((*k).to_owned(), (*v).to_owned());
-        }
-
-        // Replicas run on runtimes of their own, so one can crash alone.
-        let isolated = replicas > 1;
-        let mut auth = Vec::new();
-        for _ in 0..replicas.max(1) {
-            auth.push(start(Kind::Auth, &settings, isolated).await);
-        }
-        settings.insert("AUTH_URL".into(), urls(&auth));
-        let mut message = Vec::new();
-        for _ in 0..replicas.max(1) {
-            message.push(start(Kind::Message, &settings, isolated).await);
-        }
-        settings.insert("MESSAGE_URL".into(), urls(&message));
-        // After the message service: presence asks it who shares a conversation.
-        let mut presence = Vec::new();
-        for _ in 0..replicas.max(1) {
-            presence.push(start(Kind::Presence, &settings, isolated).await);
-        }
-        settings.insert("PRESENCE_URL".into(), urls(&presence));
-
-        let mut system = Self {
-            database_url,
-            redis,
-            settings,
-            auth,
-            message,
-            presence,
-            gateways: Vec::new(),
-        };
-        for _ in 0..gateways.max(1) {
-            system.spawn_gateway().await;
-        }
-        system
-    }
-
     /// Starts one more gateway instance; its index in `gateways`.
     pub async fn spawn_gateway(&mut self) -> usize {
         let config = totilove_gateway::Config::from_source(&self.settings).expect("gateway config");
@@ -322,7 +240,7 @@ impl TestSystem {
 }
 
 #[derive(Clone, Copy)]
-enum Kind {
+pub(crate) enum Kind {
     Auth,
     Message,
     Presence,
@@ -365,7 +283,11 @@ async fn run_service(
     }
 }
 
-async fn start(kind: Kind, settings: &HashMap<String, String>, isolated: bool) -> Service {
+pub(crate) async fn start(
+    kind: Kind,
+    settings: &HashMap<String, String>,
+    isolated: bool,
+) -> Service {
     let settings = settings.clone();
     if isolated {
         return Service::isolated(Box::new(move |stop, port| {

@@ -12,10 +12,9 @@ use sqlx::Connection as _;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _};
 use totilove_common::redis::{Target, connect, serves};
 use totilove_testkit::{
-    RedisServer, TestCerts, TestSystem, TlsPostgres, fresh_database_in, tls::verify_full,
+    PASSWORD, RedisServer, TestCerts, TestSystem, TlsPostgres, eventually_within,
+    fresh_database_in, tls::verify_full,
 };
-
-const PASSWORD: &str = "correct horse battery";
 
 #[tokio::test]
 async fn the_system_runs_on_stores_that_require_tls() {
@@ -38,16 +37,17 @@ async fn the_system_runs_on_stores_that_require_tls() {
     let url = |path: &str| format!("{}{path}", system.url());
 
     // Ready: the gateway reaches every service, and they their stores.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    let body = loop {
-        let res = http.get(url("/readyz")).send().await.expect("an answer");
-        let ok = res.status() == reqwest::StatusCode::OK;
-        let body: Value = res.json().await.expect("JSON");
-        if ok || tokio::time::Instant::now() > deadline {
-            break body;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let body = eventually_within(
+        Duration::from_secs(15),
+        "the system to be ready",
+        || async {
+            let res = http.get(url("/readyz")).send().await.expect("an answer");
+            let ok = res.status() == reqwest::StatusCode::OK;
+            let body: Value = res.json().await.expect("JSON");
+            if ok { Ok(body) } else { Err(body) }
+        },
+    )
+    .await;
     assert_eq!(
         body,
         json!({"ready": true, "checks": {"auth": "ok", "message": "ok", "presence": "ok", "postgres": "ok", "redis": "ok"}})

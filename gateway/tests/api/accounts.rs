@@ -135,6 +135,7 @@ async fn the_cookie_is_secure_when_configured() {
     assert!(cookie.contains("; Secure"), "{cookie}");
 }
 
+// Also at the service; here the HTTP bodies and statuses must be identical.
 #[tokio::test]
 async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
     let app = TestApp::start().await;
@@ -147,6 +148,8 @@ async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
     assert_eq!(wrong, unknown);
 }
 
+// The counting is auth's logic (services/auth/tests/api/throttle.rs); here the
+// HTTP contract: X-Forwarded-For as the gateway reads it, 429 and Retry-After.
 #[tokio::test]
 async fn failed_logins_are_throttled_per_account_whatever_x_forwarded_for_says() {
     let app = TestApp::start_with(&[("LOGIN_FAILURES_PER_ACCOUNT", "3")]).await;
@@ -180,6 +183,8 @@ async fn failed_logins_are_throttled_per_account_whatever_x_forwarded_for_says()
     expect_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
 
+// Also in services/auth/tests/api/throttle.rs; kept here because the address
+// is the one the gateway takes from X-Forwarded-For (its trusted hops).
 #[tokio::test]
 async fn failures_from_other_addresses_do_not_lock_the_owner_out_of_their_own() {
     let app = TestApp::start_with(&[

@@ -5,6 +5,7 @@ use std::{collections::HashSet, time::Duration};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use totilove_testkit::eventually;
 
 use crate::{
     helpers::{Person, TestApp, expect_error},
@@ -49,27 +50,28 @@ async fn send_until_acked(
     content: String,
 ) -> Value {
     let client_msg_id = new_id();
-    for attempt in 0..100 {
-        let base = &bases[attempt % 2];
-        let res = http
-            .post(format!("{base}/api/messages/send"))
+    let mut attempt = 0;
+    eventually("a send to be acknowledged", || {
+        attempt += 1;
+        let request = http
+            .post(format!("{}/api/messages/send", bases[attempt % 2]))
             .bearer_auth(&from.token)
-            .json(&send_body(to, &content, &client_msg_id))
-            .send()
-            .await;
-        if let Ok(res) = res {
+            .json(&send_body(to, &content, &client_msg_id));
+        async move {
+            let res = request.send().await.map_err(|e| e.to_string())?;
             match res.status() {
                 StatusCode::CREATED | StatusCode::OK => {
                     let body: Value = res.json().await.expect("JSON");
-                    return body["message"].clone();
+                    Ok(body["message"].clone())
                 }
-                StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {}
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
+                    Err(res.status().to_string())
+                }
                 other => panic!("unexpected answer {other} to a send"),
             }
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("a send was never acknowledged")
+    })
+    .await
 }
 
 #[tokio::test]
@@ -179,8 +181,12 @@ async fn the_eleventh_socket_across_both_gateways_is_refused() {
     }
     // Closing one frees a place, wherever it was.
     open.pop().expect("a socket").close().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    Ws::open(&a, &alice.token).await;
+    let bearer = [("authorization", format!("Bearer {}", alice.token))];
+    let stream = eventually("the closed socket's place to be freed", || {
+        try_connect(&a, &bearer)
+    })
+    .await;
+    Ws::ready(stream).await;
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use totilove_testkit::eventually_within;
 
 use crate::helpers::TestApp;
 
@@ -37,14 +38,19 @@ async fn readyz_until(
     app: &TestApp,
     want: impl Fn(StatusCode, &Value) -> bool,
 ) -> (StatusCode, Value) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let (status, body) = readyz(app).await;
-        if want(status, &body) || tokio::time::Instant::now() > deadline {
-            return (status, body);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_within(
+        Duration::from_secs(15),
+        "/readyz to answer as wanted",
+        || async {
+            let (status, body) = readyz(app).await;
+            if want(status, &body) {
+                Ok((status, body))
+            } else {
+                Err(format!("{status}: {body}"))
+            }
+        },
+    )
+    .await
 }
 
 #[tokio::test]

@@ -2,10 +2,9 @@
 
 use reqwest::{Method, Response, StatusCode, header};
 use serde_json::{Value, json};
+pub use totilove_testkit::PASSWORD;
 use totilove_testkit::TestSystem;
 
-/// Every account the helpers create has this password.
-pub const PASSWORD: &str = "correct horse battery";
 pub const USER_AGENT: &str = "totilove-gateway-tests/1.0";
 
 pub struct TestApp {

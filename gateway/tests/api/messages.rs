@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use totilove_testkit::eventually;
 
 use crate::{
     helpers::{TestApp, expect_error, expect_invalid, expect_json},
@@ -510,15 +511,10 @@ async fn conversations_list_the_other_person_newest_activity_first() {
 
     // A socket makes Carol online.
     let _carol_socket = Ws::open(app.system.url(), &carol.token).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let list = conversations(&app, &alice).await;
-        if list[0]["online"] == true {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "carol shows online");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("carol to show online", || async {
+        conversations(&app, &alice).await[0]["online"] == true
+    })
+    .await;
 }
 
 #[tokio::test]

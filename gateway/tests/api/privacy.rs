@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use totilove_testkit::eventually;
 
 use crate::{
     helpers::{Person, TestApp, expect_error, expect_invalid, expect_json},
@@ -190,7 +191,13 @@ async fn someone_hidden_is_offline_without_last_seen_to_everyone_else_everywhere
 
     // Gone offline (past the grace), still no last_seen for anyone else.
     alice_ws.close().await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    eventually("alice to see herself offline, past the grace", || async {
+        let own = app
+            .get(&format!("/api/users/{}", alice.id), &alice.token)
+            .await;
+        expect_json(own, StatusCode::OK).await["online"] == false
+    })
+    .await;
     let [online, last_seen, ..] = seen_by(&app, &bob, &alice).await;
     assert_eq!((online, last_seen), (json!(false), Value::Null));
 }

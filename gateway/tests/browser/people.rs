@@ -1,9 +1,8 @@
 //! Helpers for the people of a scenario: signing up and in through the page.
 
-use crate::page::{Browser, Name};
+pub use totilove_testkit::PASSWORD;
 
-/// Every account of these tests has this password.
-pub const PASSWORD: &str = "correct horse battery";
+use crate::page::{Browser, Name};
 
 /// Creates an account through the sign-up form; ends signed in, on the app.
 pub async fn register(browser: &Browser, username: &str) {

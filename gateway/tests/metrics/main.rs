@@ -11,7 +11,9 @@ mod helpers;
 #[path = "../api/ws_helpers.rs"]
 mod ws_helpers;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::collections::BTreeMap;
+
+use totilove_testkit::eventually;
 
 use helpers::TestApp;
 use ws_helpers::Ws;
@@ -276,16 +278,11 @@ async fn every_process_counts_the_traffic_it_served() {
     // The presence service: the socket's registration, and bob online.
     let open = "/totilove.presence.v1.PresenceService/OpenConnection";
     assert!(presence1.get(grpc, &[("method", open), ("code", "ok")]) >= 1.0);
-    let online = async {
-        loop {
-            let scrape = Scrape::of(&endpoints.presence).await;
-            if scrape.get("totilove_presence_online_users", &[]) == 1.0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), online)
-        .await
-        .expect("the presence service reports bob online");
+    eventually("the presence service to report bob online", || async {
+        Scrape::of(&endpoints.presence)
+            .await
+            .get("totilove_presence_online_users", &[])
+            == 1.0
+    })
+    .await;
 }

@@ -13,11 +13,7 @@ mod helpers;
 #[path = "../api/ws_helpers.rs"]
 mod ws_helpers;
 
-use std::{
-    collections::BTreeSet,
-    sync::OnceLock,
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeSet, sync::OnceLock, time::Duration};
 
 use helpers::{TestApp, expect_json};
 use opentelemetry::{
@@ -30,6 +26,7 @@ use opentelemetry_sdk::{
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use totilove_testkit::eventually_within;
 use tracing_subscriber::{filter::LevelFilter, layer::SubscriberExt, util::SubscriberInitExt};
 use ws_helpers::{Ws, new_id};
 
@@ -85,8 +82,8 @@ fn wanted<'a>(what: &'a str, check: impl Fn(&SpanData) -> bool + 'a) -> Wanted<'
 
 /// Waits until every wanted span has ended in `trace`; one of each, in order.
 async fn spans_of(trace: TraceId, wanted: &[Wanted<'_>]) -> Vec<SpanData> {
-    let deadline = Instant::now() + SPAN_WAIT;
-    loop {
+    let what = format!("the wanted spans of trace {trace}");
+    eventually_within(SPAN_WAIT, &what, || async {
         let spans: Vec<SpanData> = exported()
             .get_finished_spans()
             .expect("the exporter answers")
@@ -98,20 +95,18 @@ async fn spans_of(trace: TraceId, wanted: &[Wanted<'_>]) -> Vec<SpanData> {
             .map(|w| spans.iter().find(|s| (w.check)(s)))
             .collect();
         if found.iter().all(Option::is_some) {
-            return found.into_iter().flatten().cloned().collect();
+            return Ok(found.into_iter().flatten().cloned().collect::<Vec<_>>());
         }
-        if Instant::now() >= deadline {
-            let missing: Vec<_> = wanted
-                .iter()
-                .zip(&found)
-                .filter(|(_, f)| f.is_none())
-                .map(|(w, _)| w.what)
-                .collect();
-            let seen: Vec<_> = spans.iter().map(|s| &s.name).collect();
-            panic!("missing in trace {trace}: {missing:?}; the trace has {seen:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        let missing: Vec<_> = wanted
+            .iter()
+            .zip(&found)
+            .filter(|(_, f)| f.is_none())
+            .map(|(w, _)| w.what)
+            .collect();
+        let seen: Vec<_> = spans.iter().map(|s| s.name.to_string()).collect();
+        Err(format!("missing {missing:?}; the trace has {seen:?}"))
+    })
+    .await
 }
 
 /// A `message` frame has the contract's fields and nothing internal.
@@ -162,19 +157,14 @@ async fn a_message_sent_over_a_socket_is_one_trace_to_the_receivers_socket() {
     assert_contract_frame(&frame);
 
     // The root: Alice's frame.
-    let deadline = Instant::now() + SPAN_WAIT;
-    let ws_send = loop {
-        let found = exported()
+    let ws_send = eventually_within(SPAN_WAIT, "the WS send span", || async {
+        exported()
             .get_finished_spans()
             .expect("the exporter answers")
             .into_iter()
-            .find(|s| s.name == "WS send" && has(s, "user_id", alice.id));
-        if let Some(span) = found {
-            break span;
-        }
-        assert!(Instant::now() < deadline, "no WS send span");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+            .find(|s| s.name == "WS send" && has(s, "user_id", alice.id))
+    })
+    .await;
     assert_eq!(
         ws_send.parent_span_id,
         SpanId::INVALID,

@@ -1,7 +1,5 @@
 //! A running system and typed helpers speaking the auth service's gRPC API.
 
-use std::time::Duration;
-
 use fred::{clients::Pool, interfaces::KeysInterface};
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use totilove_common::{Error, grpc::Outbound};
@@ -11,8 +9,7 @@ use totilove_proto::auth::v1::{
 };
 use totilove_testkit::TestSystem;
 
-/// Every account the helpers create has this password.
-pub const PASSWORD: &str = "correct horse battery";
+pub use totilove_testkit::{PASSWORD, eventually};
 
 pub type Client = AuthServiceClient<InterceptedService<Channel, Outbound>>;
 
@@ -49,8 +46,14 @@ impl TestApp {
         Self::start_with(&[]).await
     }
 
+    /// The auth service alone (and its stores): nothing here needs the
+    /// other services or a gateway.
     pub async fn start_with(settings: &[(&str, &str)]) -> Self {
-        let system = TestSystem::start_with(settings).await;
+        let system = TestSystem::builder()
+            .auth()
+            .settings(settings)
+            .build()
+            .await;
         let auth = system.auth_client();
         Self { system, auth }
     }
@@ -204,23 +207,5 @@ impl TestApp {
             .into_iter()
             .map(|r| (r.event, r.user_id, r.detail))
             .collect()
-    }
-}
-
-/// Waits (bounded) until `check` holds; whether it did.
-pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -48,7 +48,11 @@ async fn with_postgresql_and_redis_both_down_validation_fails_closed() {
     let (host_port, db_name) = rest.split_once('/').expect("a URL with a database");
     let proxy = CuttableProxy::start(host_port.to_owned()).await;
     let proxied = format!("{prefix}@127.0.0.1:{}/{db_name}", proxy.port);
-    let system = TestSystem::start_with(&[("DATABASE_URL", proxied.as_str())]).await;
+    let system = TestSystem::builder()
+        .auth()
+        .settings(&[("DATABASE_URL", proxied.as_str())])
+        .build()
+        .await;
     let mut app = TestApp {
         auth: system.auth_client(),
         system,

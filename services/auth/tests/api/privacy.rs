@@ -1,7 +1,5 @@
 //! Privacy settings, and the presence service's Redis copy of who hides.
 
-use std::time::Duration;
-
 use fred::interfaces::{KeysInterface, SetsInterface};
 use totilove_common::{Code, Error, redis::HIDDEN_PEOPLE_KEY};
 use totilove_proto::auth::v1::{
@@ -124,19 +122,13 @@ async fn hiding_is_copied_to_redis_at_once_and_a_lost_or_stale_copy_is_repaired(
         .expect("updated");
     let redis = app.redis().await;
     let _: i64 = redis.del(HIDDEN_PEOPLE_KEY).await.expect("deleted");
-    assert!(
-        eventually(Duration::from_secs(5), || app.hidden_in_redis(alice.id)).await,
-        "the sync puts her back"
-    );
+    eventually("the sync to put her back", || app.hidden_in_redis(alice.id)).await;
 
     // A stale copy (an old snapshot) hides someone who shows themselves.
     let _: i64 = redis.sadd(HIDDEN_PEOPLE_KEY, bob.id).await.expect("added");
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            !app.hidden_in_redis(bob.id).await
-        })
-        .await,
-        "the sync takes him out"
-    );
+    eventually("the sync to take him out", || async {
+        !app.hidden_in_redis(bob.id).await
+    })
+    .await;
     assert!(app.hidden_in_redis(alice.id).await);
 }

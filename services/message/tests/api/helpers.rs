@@ -1,35 +1,27 @@
 //! Typed helpers over the real system: people registered through auth, the
 //! message service over gRPC, Redis channels watched with a subscriber.
 
-use std::{collections::HashMap, time::Duration};
+use std::collections::HashMap;
 
 use fred::{
-    clients::SubscriberClient,
-    interfaces::{ClientLike, EventInterface, PubsubInterface},
+    interfaces::ClientLike,
     types::{Builder, config::Config as RedisConfig},
 };
 use sqlx::{Connection, PgConnection};
-use tokio::sync::broadcast;
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
-use totilove_common::{
-    Code, Error,
-    events::{Event, user_channel},
-};
+use totilove_common::{Code, Error, events::Event};
 use totilove_common::{config::Secret, grpc::Outbound};
 use totilove_proto::{
-    auth::v1::{BlockRequest, RegisterRequest},
+    auth::v1::BlockRequest,
     message::v1::{
         self as pb, HistoryRequest, MarkDeliveredRequest, MarkReadRequest, SendRequest,
         SyncRequest, message_service_client::MessageServiceClient,
     },
 };
-use totilove_testkit::TestSystem;
+use totilove_testkit::{EventWatcher, PATIENCE, TestSystem, eventually};
 use uuid::Uuid;
 
 pub type Client = MessageServiceClient<InterceptedService<Channel, Outbound>>;
-
-/// A bounded wait for things that happen asynchronously.
-pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// The whole system, and a message client for it.
 pub struct App {
@@ -42,31 +34,21 @@ impl App {
         Self::start_with(&[]).await
     }
 
+    /// The message service and the auth service it asks about blocks;
+    /// no presence service, no gateway.
     pub async fn start_with(settings: &[(&str, &str)]) -> Self {
-        let system = TestSystem::start_with(settings).await;
+        let system = TestSystem::builder()
+            .message()
+            .settings(settings)
+            .build()
+            .await;
         let client = system.message_client();
         Self { system, client }
     }
 
     /// A new person; their id.
     pub async fn person(&self, name: &str) -> i64 {
-        let suffix = &Uuid::new_v4().simple().to_string()[..8];
-        let username = format!("{name}_{suffix}");
-        let user = self
-            .system
-            .auth_client()
-            .register(RegisterRequest {
-                username: username.clone(),
-                email: format!("{username}@example.com"),
-                password: "correct horse battery".into(),
-                client: None,
-            })
-            .await
-            .expect("registration works")
-            .into_inner()
-            .user
-            .expect("a user");
-        user.id
+        self.system.register(name).await
     }
 
     pub async fn block(&self, who: i64, whom: i64) {
@@ -253,9 +235,7 @@ pub fn ids(messages: &[pb::Message]) -> Vec<i64> {
 
 /// Events published on people's channels, as they arrive.
 pub struct Watcher {
-    _client: SubscriberClient,
-    events: broadcast::Receiver<fred::types::Message>,
-    channels: HashMap<String, i64>,
+    events: EventWatcher,
     /// Per person, in arrival order.
     pub seen: HashMap<i64, Vec<Event>>,
     /// The same events as published, byte for byte.
@@ -264,21 +244,8 @@ pub struct Watcher {
 
 impl Watcher {
     async fn start(redis_url: &str, people: &[i64]) -> Self {
-        let client = Builder::from_config(RedisConfig::from_url(redis_url).expect("a Redis URL"))
-            .with_performance_config(|p| p.broadcast_channel_capacity = 1 << 16)
-            .build_subscriber_client()
-            .expect("a subscriber");
-        client.init().await.expect("Redis is up");
-        let events = client.message_rx();
-        let channels: HashMap<String, i64> = people.iter().map(|&p| (user_channel(p), p)).collect();
-        client
-            .subscribe(channels.keys().cloned().collect::<Vec<_>>())
-            .await
-            .expect("subscribed");
         Self {
-            _client: client,
-            events,
-            channels,
+            events: EventWatcher::of(redis_url, people).await,
             seen: HashMap::new(),
             raw: HashMap::new(),
         }
@@ -288,13 +255,12 @@ impl Watcher {
     pub async fn until(&mut self, done: impl Fn(&HashMap<i64, Vec<Event>>) -> bool) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while !done(&self.seen) {
-            let next = tokio::time::timeout_at(deadline, self.events.recv())
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let (person, event) = self
+                .events
+                .next_within(left)
                 .await
-                .expect("the expected events arrive in time")
-                .expect("the subscriber keeps up");
-            let person = self.channels[&next.channel.to_string()];
-            let payload: String = next.value.convert().expect("a text payload");
-            let event = Event::from_json(&payload).expect("a known event");
+                .expect("the expected events arrive in time");
             self.seen.entry(person).or_default().push(event);
             self.raw.entry(person).or_default().push(payload);
         }
@@ -355,25 +321,17 @@ pub fn chat_key(a: i64, b: i64) -> String {
 /// finds it missing fills it), boundedly.
 pub async fn until_cached(app: &App, redis: &fred::clients::Client, a: i64, b: i64) {
     use fred::interfaces::KeysInterface;
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
+    eventually("the history to be cached", || async {
         app.history(a, b, None, None, 10)
             .await
             .expect("history answers");
-        if redis
+        redis
             .exists::<i64, _>(chat_key(a, b))
             .await
             .expect("Redis answers")
             == 1
-        {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the history was never cached"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 }
 
 /// The message service's tables, read directly.

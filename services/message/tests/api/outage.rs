@@ -9,9 +9,10 @@ use tokio::{
     sync::watch,
 };
 use totilove_common::Code;
+use totilove_testkit::eventually;
 use uuid::Uuid;
 
-use crate::helpers::{App, Client, PATIENCE, another_message_service, code, send};
+use crate::helpers::{App, Client, another_message_service, code, send};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Link {
@@ -119,16 +120,13 @@ async fn nothing_is_acknowledged_while(link: Link) {
     }
 
     proxy.set(Link::Up);
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    let retried = loop {
+    let retried = eventually("sends to work once PostgreSQL is back", || async {
         match send(&client, alice, bob, "during", &during).await {
-            Ok(answer) => break answer,
-            Err(e) if e.code == Code::Unavailable && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("the send fails after PostgreSQL is back: {e}"),
+            Err(e) if e.code == Code::Unavailable => Err(e),
+            other => Ok(other.expect("only unavailable while PostgreSQL comes back")),
         }
-    };
+    })
+    .await;
     assert!(retried.created, "not stored during the outage");
     let history = app.whole_history(alice, bob).await;
     let contents: Vec<&str> = history.iter().map(|m| m.content.as_str()).collect();

@@ -195,11 +195,10 @@ async fn came_online_is_true_only_for_a_persons_first_live_connection() {
     close(&system, "gw-one", person, "b").await;
 
     // Once the grace has passed and they are offline, the next socket counts.
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while is_online(&system, person).await {
-        assert!(tokio::time::Instant::now() < deadline, "still online");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("them to be offline", || async {
+        !is_online(&system, person).await
+    })
+    .await;
     assert!(open(&system, "gw-one", person, "c").await);
 }
 

@@ -4,19 +4,13 @@
 use std::{collections::HashMap, time::Duration};
 
 use fred::{
-    clients::{Client, SubscriberClient},
-    interfaces::{ClientLike, EventInterface, PubsubInterface},
-    types::{Builder, InfoKind, Message, config::Config},
+    clients::Client,
+    interfaces::ClientLike,
+    types::{Builder, InfoKind, config::Config},
 };
-use tokio::sync::broadcast;
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
-use totilove_common::{
-    config::Secret,
-    events::{Event, user_channel},
-    grpc::Outbound,
-};
+use totilove_common::{config::Secret, events::Event, grpc::Outbound};
 use totilove_proto::{
-    auth::v1::RegisterRequest,
     message::v1::SendRequest,
     presence::v1::{
         CloseConnectionRequest, Connection, GetPresenceRequest, HeartbeatRequest,
@@ -24,7 +18,7 @@ use totilove_proto::{
         presence_service_client::PresenceServiceClient,
     },
 };
-use totilove_testkit::{RedisServer, TestSystem};
+use totilove_testkit::{EventWatcher, RedisServer, TestSystem};
 
 /// Short timings so tests run in seconds: offline is announced 1 s after the
 /// last socket, typing lapses in 1 s. Sockets live 30 s without a beat, so
@@ -36,18 +30,27 @@ pub const FAST: &[(&str, &str)] = &[
     ("TYPING_TTL_SECS", "1"),
 ];
 
-/// Longest wait for an event that must come (generous: the machine is busy).
-pub const PATIENCE: Duration = Duration::from_secs(10);
+pub use totilove_testkit::{PATIENCE, eventually};
 
+/// The services (presence asks message and auth who may see whom); no
+/// gateway: the tests speak to presence as one would.
 pub async fn start() -> TestSystem {
-    TestSystem::start_with(FAST).await
+    TestSystem::builder()
+        .presence()
+        .settings(FAST)
+        .build()
+        .await
 }
 
 /// As [`start`], but a socket dies 2 s after its last beat.
 pub async fn start_with_short_ttl() -> TestSystem {
     let mut settings = FAST.to_vec();
     settings.push(("PRESENCE_CONNECTION_TTL_SECS", "2"));
-    TestSystem::start_with(&settings).await
+    TestSystem::builder()
+        .presence()
+        .settings(&settings)
+        .build()
+        .await
 }
 
 pub type PresenceClient = PresenceServiceClient<InterceptedService<Channel, Outbound>>;
@@ -125,18 +128,7 @@ impl Setup for LonePresence {
 
 /// A new person; their id.
 pub async fn register(system: &TestSystem) -> i64 {
-    let name = format!("p{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let answer = system
-        .auth_client()
-        .register(RegisterRequest {
-            username: name.clone(),
-            email: format!("{name}@example.com"),
-            password: "correct horse battery".into(),
-            client: None,
-        })
-        .await
-        .expect("register a person");
-    answer.into_inner().user.expect("a user").id
+    system.register("p").await
 }
 
 /// `from` writes to `to`: from now on they share a conversation.
@@ -285,37 +277,16 @@ pub fn delta(before: &HashMap<String, u64>, after: &HashMap<String, u64>, comman
 }
 
 /// A person's event channel, listened to as a gateway does.
-pub struct Inbox {
-    messages: broadcast::Receiver<Message>,
-    _client: SubscriberClient,
-}
+pub struct Inbox(EventWatcher);
 
 impl Inbox {
     pub async fn of(system: &impl Setup, user: i64) -> Self {
-        let config = Config::from_url(&system.redis_url()).expect("a Redis URL");
-        let client = Builder::from_config(config)
-            .build_subscriber_client()
-            .expect("a subscriber");
-        client.init().await.expect("Redis reachable");
-        let messages = client.message_rx();
-        client
-            .subscribe(user_channel(user))
-            .await
-            .expect("subscribe");
-        Self {
-            messages,
-            _client: client,
-        }
+        Self(EventWatcher::of(&system.redis_url(), &[user]).await)
     }
 
     /// The next event, if one comes within `within`.
     pub async fn next_within(&mut self, within: Duration) -> Option<Event> {
-        let message = tokio::time::timeout(within, self.messages.recv())
-            .await
-            .ok()?;
-        let message = message.expect("the subscription lives");
-        let raw = message.value.as_string().expect("a text payload");
-        Some(Event::from_json(&raw).unwrap_or_else(|| panic!("an event: {raw}")))
+        self.0.next_within(within).await.map(|(_, event)| event)
     }
 
     /// The next event, which must come.

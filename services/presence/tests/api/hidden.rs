@@ -71,7 +71,12 @@ async fn a_hidden_person_is_offline_without_last_seen_to_all_but_themselves() {
     assert!(seen_by(&system, alice, alice).await.online);
 
     close(&system, "gw", alice, "phone").await;
-    tokio::time::sleep(PAST_THE_GRACE).await;
+    // She sees herself offline (with a last seen) once the grace has passed.
+    eventually("the grace to pass", || async {
+        let herself = seen_by(&system, alice, alice).await;
+        !herself.online && herself.last_seen.is_some()
+    })
+    .await;
     let seen = seen_by(&system, bob, alice).await;
     assert!(!seen.online && seen.last_seen.is_none(), "{seen:?}");
     assert!(seen_by(&system, alice, alice).await.last_seen.is_some());
