@@ -11,7 +11,7 @@ use crate::{
 /// Which parts of the system a test needs. Each layer needs the ones before
 /// it (message asks auth about blocks, presence asks message who shares a
 /// conversation, the gateway asks all three), so naming one starts those too.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Layer {
     Auth,
     Message,
@@ -22,6 +22,7 @@ enum Layer {
 /// Starts only what a test needs: `TestSystem::builder().auth().build()`
 /// for an auth test, `.full()` for one that goes through a gateway.
 #[must_use]
+#[derive(Debug)]
 pub struct Builder {
     upto: Layer,
     gateways: usize,

@@ -14,6 +14,7 @@ use totilove_common::events::{Event, user_channel};
 use crate::PATIENCE;
 
 /// Subscribed to some people's channels on a Redis.
+#[derive(Debug)]
 pub struct EventWatcher {
     _client: SubscriberClient,
     events: broadcast::Receiver<Message>,
@@ -45,14 +46,19 @@ impl EventWatcher {
 
     /// The next event and whose it is, if one comes within `within`.
     pub async fn next_within(&mut self, within: Duration) -> Option<(i64, Event)> {
+        let (person, raw) = self.next_payload_within(within).await?;
+        let event = Event::from_json(&raw).unwrap_or_else(|| panic!("a known event: {raw}"));
+        Some((person, event))
+    }
+
+    /// The next payload as published, byte for byte, and whose it is.
+    pub async fn next_payload_within(&mut self, within: Duration) -> Option<(i64, String)> {
         let message = tokio::time::timeout(within, self.events.recv())
             .await
             .ok()?
             .expect("the subscriber keeps up");
         let person = self.channels[&message.channel.to_string()];
-        let raw: String = message.value.convert().expect("a text payload");
-        let event = Event::from_json(&raw).unwrap_or_else(|| panic!("a known event: {raw}"));
-        Some((person, event))
+        Some((person, message.value.convert().expect("a text payload")))
     }
 
     /// The next event, which must come within [`PATIENCE`].

@@ -8,6 +8,7 @@ use tokio::{
     process::{Child, Command},
 };
 
+#[derive(Debug)]
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,

@@ -22,6 +22,7 @@ pub(crate) const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef0123456789"
 pub(crate) type Intercepted = InterceptedService<Channel, Outbound>;
 
 /// A running service: its URL, stopped when dropped.
+#[derive(Debug)]
 pub struct Service {
     pub url: String,
     /// `http://127.0.0.1:port/metrics`, when started with `METRICS_ADDR`.
@@ -30,6 +31,7 @@ pub struct Service {
     running: Running,
 }
 
+#[derive(Debug)]
 enum Running {
     /// A task of the test's runtime (the service's connections are tasks of
     /// their own, so `kill` stops the server, not every connection).
@@ -146,6 +148,7 @@ impl Drop for Service {
 }
 
 /// A gateway instance.
+#[derive(Debug)]
 pub struct Gateway {
     pub service: Service,
     /// `http://127.0.0.1:port`
@@ -154,6 +157,7 @@ pub struct Gateway {
     pub addr: String,
 }
 
+#[derive(Debug)]
 pub struct TestSystem {
     pub database_url: String,
     pub redis: RedisServer,

@@ -26,6 +26,7 @@ pub(crate) fn temp_dir(kind: &str) -> PathBuf {
 /// A test CA and one server certificate it signed, as PEM files: the
 /// certificate names the IP address `127.0.0.1` alone (so `localhost` is a
 /// name it does not match). The folder is removed when dropped.
+#[derive(Debug)]
 pub struct TestCerts {
     dir: PathBuf,
 }
@@ -91,6 +92,7 @@ impl Drop for TestCerts {
 /// A PostgreSQL cluster of its own (superuser `totilove`, trusted, on
 /// 127.0.0.1) that accepts TCP connections over TLS alone: `hostssl` lines
 /// and no `host` line in its pg_hba.conf. Stopped and removed when dropped.
+#[derive(Debug)]
 pub struct TlsPostgres {
     dir: PathBuf,
     port: u16,

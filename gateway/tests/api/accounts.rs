@@ -292,7 +292,7 @@ async fn logout_without_a_token_is_unauthorized() {
 }
 
 /// `2026-11-25T18:04:05.123Z`
-pub fn is_rfc3339_millis_utc(s: &str) -> bool {
+pub(crate) fn is_rfc3339_millis_utc(s: &str) -> bool {
     s.len() == 24
         && s.ends_with('Z')
         && s.as_bytes()[19] == b'.'

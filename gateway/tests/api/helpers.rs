@@ -2,35 +2,35 @@
 
 use reqwest::{Method, Response, StatusCode, header};
 use serde_json::{Value, json};
-pub use totilove_testkit::PASSWORD;
+pub(crate) use totilove_testkit::PASSWORD;
 use totilove_testkit::TestSystem;
 
-pub const USER_AGENT: &str = "totilove-gateway-tests/1.0";
+pub(crate) const USER_AGENT: &str = "totilove-gateway-tests/1.0";
 
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub system: TestSystem,
     pub http: reqwest::Client,
 }
 
 /// Someone registered and logged in.
 #[derive(Debug, Clone)]
-pub struct Person {
+pub(crate) struct Person {
     pub id: i64,
     pub username: String,
     pub token: String,
 }
 
 impl TestApp {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(&[]).await
     }
 
-    pub async fn start_with(settings: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start_with(settings: &[(&str, &str)]) -> Self {
         Self::start_cluster(1, 1, settings).await
     }
 
     /// `gateways` gateway instances over `replicas` replicas of each service.
-    pub async fn start_cluster(
+    pub(crate) async fn start_cluster(
         gateways: usize,
         replicas: usize,
         settings: &[(&str, &str)],
@@ -44,12 +44,12 @@ impl TestApp {
         Self { system, http }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.system.url())
     }
 
     /// A request with the bearer token, when given.
-    pub fn request(
+    pub(crate) fn request(
         &self,
         method: Method,
         path: &str,
@@ -62,21 +62,21 @@ impl TestApp {
         }
     }
 
-    pub async fn get(&self, path: &str, token: &str) -> Response {
+    pub(crate) async fn get(&self, path: &str, token: &str) -> Response {
         self.request(Method::GET, path, Some(token))
             .send()
             .await
             .expect("the gateway answers")
     }
 
-    pub async fn delete(&self, path: &str, token: &str) -> Response {
+    pub(crate) async fn delete(&self, path: &str, token: &str) -> Response {
         self.request(Method::DELETE, path, Some(token))
             .send()
             .await
             .expect("the gateway answers")
     }
 
-    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+    pub(crate) async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
         self.request(Method::POST, path, token)
             .json(body)
             .send()
@@ -84,7 +84,7 @@ impl TestApp {
             .expect("the gateway answers")
     }
 
-    pub async fn put(&self, path: &str, token: &str, body: &Value) -> Response {
+    pub(crate) async fn put(&self, path: &str, token: &str, body: &Value) -> Response {
         self.request(Method::PUT, path, Some(token))
             .json(body)
             .send()
@@ -93,7 +93,12 @@ impl TestApp {
     }
 
     /// A POST as if through a proxy that wrote `x_forwarded_for`.
-    pub async fn post_via(&self, path: &str, x_forwarded_for: &str, body: &Value) -> Response {
+    pub(crate) async fn post_via(
+        &self,
+        path: &str,
+        x_forwarded_for: &str,
+        body: &Value,
+    ) -> Response {
         self.request(Method::POST, path, None)
             .header("x-forwarded-for", x_forwarded_for)
             .json(body)
@@ -102,7 +107,7 @@ impl TestApp {
             .expect("the gateway answers")
     }
 
-    pub async fn register(&self, username: &str, email: &str, password: &str) -> Response {
+    pub(crate) async fn register(&self, username: &str, email: &str, password: &str) -> Response {
         self.post(
             "/api/auth/register",
             None,
@@ -112,7 +117,7 @@ impl TestApp {
     }
 
     /// Registers `username` (email `<username>@example.com`); their user id.
-    pub async fn register_ok(&self, username: &str) -> i64 {
+    pub(crate) async fn register_ok(&self, username: &str) -> i64 {
         let res = self
             .register(username, &format!("{username}@example.com"), PASSWORD)
             .await;
@@ -120,7 +125,7 @@ impl TestApp {
         body["user"]["id"].as_i64().expect("a user id")
     }
 
-    pub async fn login(&self, login: &str, password: &str) -> Response {
+    pub(crate) async fn login(&self, login: &str, password: &str) -> Response {
         self.post(
             "/api/auth/login",
             None,
@@ -130,13 +135,13 @@ impl TestApp {
     }
 
     /// Logs `login` in with [`PASSWORD`]; the token.
-    pub async fn login_ok(&self, login: &str) -> String {
+    pub(crate) async fn login_ok(&self, login: &str) -> String {
         let body = expect_json(self.login(login, PASSWORD).await, StatusCode::OK).await;
         body["token"].as_str().expect("a token").to_owned()
     }
 
     /// Registers and logs in `username`.
-    pub async fn person(&self, username: &str) -> Person {
+    pub(crate) async fn person(&self, username: &str) -> Person {
         let id = self.register_ok(username).await;
         let token = self.login_ok(username).await;
         Person {
@@ -146,7 +151,7 @@ impl TestApp {
         }
     }
 
-    pub async fn block(&self, who: &Person, target: i64) -> Response {
+    pub(crate) async fn block(&self, who: &Person, target: i64) -> Response {
         self.request(
             Method::POST,
             &format!("/api/users/{target}/block"),
@@ -158,7 +163,7 @@ impl TestApp {
     }
 
     /// Stops one backend service, as an outage would; the rest keeps running.
-    pub async fn stop(self, backend: Backend) -> Degraded {
+    pub(crate) async fn stop(self, backend: Backend) -> Degraded {
         let TestSystem {
             auth,
             redis,
@@ -183,13 +188,13 @@ impl TestApp {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub enum Backend {
+pub(crate) enum Backend {
     Auth,
     Presence,
 }
 
 /// The rest of a system one of whose services is down.
-pub struct Degraded {
+pub(crate) struct Degraded {
     pub http: reqwest::Client,
     pub base: String,
     _keep: (
@@ -201,14 +206,14 @@ pub struct Degraded {
 }
 
 impl Degraded {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 }
 
 /// Asserts the status and returns the JSON body.
 /// The `Retry-After` seconds of a response.
-pub fn retry_after(res: &Response) -> u64 {
+pub(crate) fn retry_after(res: &Response) -> u64 {
     res.headers()
         .get(header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -216,7 +221,7 @@ pub fn retry_after(res: &Response) -> u64 {
         .expect("Retry-After in seconds")
 }
 
-pub async fn expect_json(res: Response, status: StatusCode) -> Value {
+pub(crate) async fn expect_json(res: Response, status: StatusCode) -> Value {
     let got = res.status();
     let text = res.text().await.expect("a body");
     assert_eq!(got, status, "unexpected status; body: {text}");
@@ -224,7 +229,7 @@ pub async fn expect_json(res: Response, status: StatusCode) -> Value {
 }
 
 /// Asserts an error answer in the contract's shape; its message.
-pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> String {
+pub(crate) async fn expect_error(res: Response, status: StatusCode, code: &str) -> String {
     assert_eq!(
         res.headers()
             .get(header::CONTENT_TYPE)
@@ -247,7 +252,7 @@ pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> Stri
 }
 
 /// Asserts 400 `invalid_request` whose message names `field`.
-pub async fn expect_invalid(res: Response, field: &str) {
+pub(crate) async fn expect_invalid(res: Response, field: &str) {
     let message = expect_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
     assert!(
         message.contains(field),
@@ -256,7 +261,7 @@ pub async fn expect_invalid(res: Response, field: &str) {
 }
 
 /// The value of `name` in a `Set-Cookie` header of `res`, with its attributes.
-pub fn set_cookie(res: &Response, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(res: &Response, name: &str) -> Option<String> {
     res.headers()
         .get_all(header::SET_COOKIE)
         .iter()

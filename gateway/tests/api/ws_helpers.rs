@@ -19,21 +19,21 @@ use tokio_tungstenite::{
 use crate::helpers::{Person, TestApp, expect_json};
 
 /// How long a test waits for an expected event before failing.
-pub const EVENT_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const EVENT_WAIT: Duration = Duration::from_secs(10);
 
-pub struct Ws {
+pub(crate) struct Ws {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub user_id: i64,
     pub session_id: String,
 }
 
 /// `ws://host:port/ws` of a gateway's `http://host:port` base URL.
-pub fn ws_url(base: &str) -> String {
+pub(crate) fn ws_url(base: &str) -> String {
     format!("{}/ws", base.replacen("http://", "ws://", 1))
 }
 
 /// Upgrades with the given extra headers; the HTTP status on refusal.
-pub async fn try_connect(
+pub(crate) async fn try_connect(
     base: &str,
     headers: &[(&str, String)],
 ) -> Result<WebSocketStream<MaybeTlsStream<TcpStream>>, StatusCode> {
@@ -58,7 +58,7 @@ pub async fn try_connect(
 impl Ws {
     /// Opens a socket with the bearer token on the gateway at `base` and
     /// waits for `ready`.
-    pub async fn open(base: &str, token: &str) -> Self {
+    pub(crate) async fn open(base: &str, token: &str) -> Self {
         let stream = try_connect(base, &[("authorization", format!("Bearer {token}"))])
             .await
             .unwrap_or_else(|status| panic!("the upgrade was refused: {status}"));
@@ -66,7 +66,7 @@ impl Ws {
     }
 
     /// Expects `ready` as the first frame.
-    pub async fn ready(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
+    pub(crate) async fn ready(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
         let mut ws = Self {
             stream,
             user_id: 0,
@@ -82,11 +82,11 @@ impl Ws {
         ws
     }
 
-    pub async fn send(&mut self, frame: &Value) {
+    pub(crate) async fn send(&mut self, frame: &Value) {
         self.send_text(frame.to_string()).await;
     }
 
-    pub async fn send_text(&mut self, text: String) {
+    pub(crate) async fn send_text(&mut self, text: String) {
         self.stream
             .send(Message::text(text))
             .await
@@ -94,7 +94,7 @@ impl Ws {
     }
 
     /// The next event (pings are answered and skipped); fails after [`EVENT_WAIT`].
-    pub async fn next(&mut self) -> Value {
+    pub(crate) async fn next(&mut self) -> Value {
         match self.next_within(EVENT_WAIT).await {
             Some(event) => event,
             None => panic!("no event within {EVENT_WAIT:?}"),
@@ -102,7 +102,7 @@ impl Ws {
     }
 
     /// The next event within `wait`, `None` when none comes.
-    pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
+    pub(crate) async fn next_within(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let frame = tokio::time::timeout_at(deadline, self.stream.next())
@@ -122,7 +122,7 @@ impl Ws {
     }
 
     /// The next event of type `kind`, skipping others.
-    pub async fn next_of(&mut self, kind: &str) -> Value {
+    pub(crate) async fn next_of(&mut self, kind: &str) -> Value {
         loop {
             let event = self.next().await;
             if event["type"] == kind {
@@ -132,7 +132,7 @@ impl Ws {
     }
 
     /// Asserts nothing of type `kind` arrives within `wait`.
-    pub async fn expect_none_of(&mut self, kind: &str, wait: Duration) {
+    pub(crate) async fn expect_none_of(&mut self, kind: &str, wait: Duration) {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -146,7 +146,7 @@ impl Ws {
 
     /// Reads until the server closes the socket; its close frame. Events
     /// before it are returned too.
-    pub async fn closed(&mut self) -> (Option<CloseFrame>, Vec<Value>) {
+    pub(crate) async fn closed(&mut self) -> (Option<CloseFrame>, Vec<Value>) {
         let mut before = Vec::new();
         let deadline = tokio::time::Instant::now() + EVENT_WAIT;
         loop {
@@ -165,13 +165,13 @@ impl Ws {
     }
 
     /// Sends `ping` and waits for `pong`: a round trip through the socket.
-    pub async fn ping(&mut self) {
+    pub(crate) async fn ping(&mut self) {
         self.send(&json!({"type": "ping"})).await;
         self.next_of("pong").await;
     }
 
     /// Sends a message over the socket; the `sent` ack's message.
-    pub async fn send_message(&mut self, to: i64, content: &str) -> Value {
+    pub(crate) async fn send_message(&mut self, to: i64, content: &str) -> Value {
         let client_msg_id = uuid::Uuid::new_v4().to_string();
         self.send(
             &json!({"type": "send", "to": to, "content": content, "client_msg_id": client_msg_id}),
@@ -192,7 +192,7 @@ impl Ws {
     }
 
     /// Replays everything after `after` with `sync` (following `more`); the messages.
-    pub async fn sync_all(&mut self, mut after: i64) -> Vec<Value> {
+    pub(crate) async fn sync_all(&mut self, mut after: i64) -> Vec<Value> {
         let mut all = Vec::new();
         loop {
             self.send(&json!({"type": "sync", "after": after})).await;
@@ -218,7 +218,7 @@ impl Ws {
         }
     }
 
-    pub async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         let _ = self.stream.close(None).await;
         // Wait for the server's side of the handshake.
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
@@ -228,22 +228,22 @@ impl Ws {
     }
 }
 
-pub fn close_code(frame: &Option<CloseFrame>) -> Option<u16> {
+pub(crate) fn close_code(frame: &Option<CloseFrame>) -> Option<u16> {
     frame.as_ref().map(|f| u16::from(f.code))
 }
 
-pub fn is_policy_close(frame: &Option<CloseFrame>) -> bool {
+pub(crate) fn is_policy_close(frame: &Option<CloseFrame>) -> bool {
     frame.as_ref().is_some_and(|f| f.code == CloseCode::Policy)
 }
 
 /// A fresh `client_msg_id`.
-pub fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
 impl TestApp {
     /// `POST /api/messages/send` from `from` to `to`; the raw answer.
-    pub async fn send_message(
+    pub(crate) async fn send_message(
         &self,
         from: &Person,
         to: i64,
@@ -259,13 +259,13 @@ impl TestApp {
     }
 
     /// Sends and expects 201; the stored message.
-    pub async fn send_ok(&self, from: &Person, to: i64, content: &str) -> Value {
+    pub(crate) async fn send_ok(&self, from: &Person, to: i64, content: &str) -> Value {
         let res = self.send_message(from, to, content, &new_id()).await;
         expect_json(res, StatusCode::CREATED).await["message"].clone()
     }
 
     /// The whole conversation of `me` with `other`, oldest first, paging with `after`.
-    pub async fn whole_history(&self, me: &Person, other: i64) -> Vec<Value> {
+    pub(crate) async fn whole_history(&self, me: &Person, other: i64) -> Vec<Value> {
         let mut all = Vec::new();
         let mut after = 0;
         loop {

@@ -22,7 +22,7 @@ use totilove_testkit::TestSystem;
 use crate::page::Browser;
 
 /// Where failed scenarios leave their screenshots and logs (CI keeps it).
-pub fn artifacts_dir() -> PathBuf {
+pub(crate) fn artifacts_dir() -> PathBuf {
     match std::env::var_os("BROWSER_ARTIFACTS") {
         Some(dir) => PathBuf::from(dir),
         // `target/tmp` → `target/browser-artifacts`.
@@ -49,7 +49,7 @@ fn program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
 
 /// How a browser's screen is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Screen {
+pub(crate) enum Screen {
     /// A laptop window, 1280×900, mouse and keyboard.
     Desktop,
     /// A phone: 390×844 CSS pixels, a touch screen.
@@ -167,7 +167,7 @@ impl Drop for Chromedriver {
 
 /// One scenario: the whole system on port 0, a chromedriver, and the
 /// browsers opened so far (for the artifacts when it fails).
-pub struct Scenario {
+pub(crate) struct Scenario {
     name: String,
     pub system: TestSystem,
     chromedriver: Chromedriver,
@@ -175,7 +175,7 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    pub async fn start(name: &str) -> Self {
+    pub(crate) async fn start(name: &str) -> Self {
         totilove_testkit::init_logs();
         let (system, chromedriver) = tokio::join!(TestSystem::start(), Chromedriver::start());
         Self {
@@ -187,7 +187,7 @@ impl Scenario {
     }
 
     /// A new browser (a person at their own device) on the app's first page.
-    pub async fn browser(&self, who: &str, screen: Screen) -> Browser {
+    pub(crate) async fn browser(&self, who: &str, screen: Screen) -> Browser {
         let driver = self.chromedriver.session(screen).await;
         let browser = Browser::new(who, driver, self.system.url());
         self.browsers
@@ -200,7 +200,7 @@ impl Scenario {
 
     /// Runs the scenario's steps; when one fails, every browser's screen,
     /// console and page are saved before the failure goes on.
-    pub async fn run(self, steps: impl AsyncFnOnce(&Self)) {
+    pub(crate) async fn run(self, steps: impl AsyncFnOnce(&Self)) {
         let outcome = AssertUnwindSafe(steps(&self)).catch_unwind().await;
         let browsers = std::mem::take(&mut *self.browsers.lock().expect("browsers"));
         let mut errors = Vec::new();

@@ -12,12 +12,12 @@ use thirtyfour::{
 };
 
 /// How long anything a person waits for may take.
-pub const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(50);
 
 /// An accessible name, matched whole or in part (both with spaces collapsed).
 #[derive(Clone, Copy, Debug)]
-pub enum Name<'a> {
+pub(crate) enum Name<'a> {
     Is(&'a str),
     Has(&'a str),
 }
@@ -108,14 +108,14 @@ impl FormatRequestData for Computed {
 }
 
 #[derive(Clone)]
-pub struct Browser {
+pub(crate) struct Browser {
     who: Arc<str>,
     base: Arc<str>,
     pub driver: WebDriver,
 }
 
 impl Browser {
-    pub fn new(who: &str, driver: WebDriver, base: &str) -> Self {
+    pub(crate) fn new(who: &str, driver: WebDriver, base: &str) -> Self {
         Self {
             who: who.into(),
             base: base.into(),
@@ -123,20 +123,24 @@ impl Browser {
         }
     }
 
-    pub async fn open(&self, path: &str) {
+    pub(crate) async fn open(&self, path: &str) {
         self.driver
             .goto(format!("{}{path}", self.base))
             .await
             .expect("the page opens");
     }
 
-    pub async fn reload(&self) {
+    pub(crate) async fn reload(&self) {
         self.driver.refresh().await.expect("the page reloads");
     }
 
     /// Waits until `check` gives something; fails the scenario, saying what
     /// this person was waiting for, after `WAIT`.
-    pub async fn eventually<T>(&self, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    pub(crate) async fn eventually<T>(
+        &self,
+        what: &str,
+        mut check: impl AsyncFnMut() -> Option<T>,
+    ) -> T {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             if let Some(found) = check().await {
@@ -165,7 +169,7 @@ impl Browser {
     }
 
     /// The elements with this role and accessible name under `scope` now.
-    pub async fn query(
+    pub(crate) async fn query(
         &self,
         scope: Option<&WebElement>,
         role: &str,
@@ -203,11 +207,11 @@ impl Browser {
     }
 
     /// The element with this role and name, once it is there.
-    pub async fn find(&self, role: &str, name: Name<'_>) -> WebElement {
+    pub(crate) async fn find(&self, role: &str, name: Name<'_>) -> WebElement {
         self.find_in(None, role, name).await
     }
 
-    pub async fn find_in(
+    pub(crate) async fn find_in(
         &self,
         scope: Option<&WebElement>,
         role: &str,
@@ -220,7 +224,7 @@ impl Browser {
     }
 
     /// Waits until nothing with this role and name is there.
-    pub async fn gone(&self, scope: Option<&WebElement>, role: &str, name: Name<'_>) {
+    pub(crate) async fn gone(&self, scope: Option<&WebElement>, role: &str, name: Name<'_>) {
         self.eventually(&format!("no {role} named {name:?}"), async || {
             self.query(scope, role, name).await.is_empty().then_some(())
         })
@@ -228,16 +232,16 @@ impl Browser {
     }
 
     /// Whether something with this role and name is there right now.
-    pub async fn has(&self, scope: Option<&WebElement>, role: &str, name: Name<'_>) -> bool {
+    pub(crate) async fn has(&self, scope: Option<&WebElement>, role: &str, name: Name<'_>) -> bool {
         !self.query(scope, role, name).await.is_empty()
     }
 
     /// Clicks the element with this role and name, once it is there and enabled.
-    pub async fn click(&self, role: &str, name: Name<'_>) {
+    pub(crate) async fn click(&self, role: &str, name: Name<'_>) {
         self.click_in(None, role, name).await;
     }
 
-    pub async fn click_in(&self, scope: Option<&WebElement>, role: &str, name: Name<'_>) {
+    pub(crate) async fn click_in(&self, scope: Option<&WebElement>, role: &str, name: Name<'_>) {
         self.eventually(&format!("a {role} named {name:?} to click"), async || {
             for el in self.query(scope, role, name).await {
                 if el.is_enabled().await.unwrap_or(false) && el.click().await.is_ok() {
@@ -250,7 +254,7 @@ impl Browser {
     }
 
     /// The form control labelled `label` (any role).
-    pub async fn field(&self, label: &str) -> WebElement {
+    pub(crate) async fn field(&self, label: &str) -> WebElement {
         let name = Name::Is(label);
         self.eventually(&format!("a field labelled {label:?}"), async || {
             let found = self
@@ -280,32 +284,32 @@ impl Browser {
     }
 
     /// Chooses `option` in the list box labelled `label`.
-    pub async fn choose(&self, label: &str, option: &str) {
+    pub(crate) async fn choose(&self, label: &str, option: &str) {
         let list = self.field(label).await;
         self.click_in(Some(&list), "option", Name::Is(option)).await;
     }
 
     /// Types into the field labelled `label` (after what is there).
-    pub async fn type_in(&self, label: &str, text: &str) {
+    pub(crate) async fn type_in(&self, label: &str, text: &str) {
         let field = self.field(label).await;
         field.send_keys(text).await.expect("typing");
     }
 
     /// Replaces what the field labelled `label` holds.
-    pub async fn fill(&self, label: &str, text: &str) {
+    pub(crate) async fn fill(&self, label: &str, text: &str) {
         let field = self.field(label).await;
         field.clear().await.expect("clearing a field");
         field.send_keys(text).await.expect("typing");
     }
 
     /// Presses Enter in the field labelled `label`.
-    pub async fn press_enter(&self, label: &str) {
+    pub(crate) async fn press_enter(&self, label: &str) {
         let field = self.field(label).await;
         field.send_keys(Key::Enter).await.expect("pressing Enter");
     }
 
     /// The text a person sees in `scope` (or the whole page).
-    pub async fn text(&self, scope: Option<&WebElement>) -> String {
+    pub(crate) async fn text(&self, scope: Option<&WebElement>) -> String {
         let root = match scope {
             Some(el) => el.to_json().unwrap_or(Value::Null),
             None => Value::Null,
@@ -322,7 +326,7 @@ impl Browser {
     }
 
     /// Waits until `scope` (or the page) shows `text`.
-    pub async fn sees(&self, scope: Option<&WebElement>, text: &str) {
+    pub(crate) async fn sees(&self, scope: Option<&WebElement>, text: &str) {
         self.eventually(&format!("to see {text:?}"), async || {
             self.text(scope).await.contains(text).then_some(())
         })
@@ -330,20 +334,20 @@ impl Browser {
     }
 
     /// Waits until `scope` (or the page) no longer shows `text`.
-    pub async fn no_longer_sees(&self, scope: Option<&WebElement>, text: &str) {
+    pub(crate) async fn no_longer_sees(&self, scope: Option<&WebElement>, text: &str) {
         self.eventually(&format!("not to see {text:?}"), async || {
             (!self.text(scope).await.contains(text)).then_some(())
         })
         .await;
     }
 
-    pub async fn title(&self) -> String {
+    pub(crate) async fn title(&self) -> String {
         self.driver.title().await.unwrap_or_default()
     }
 
     /// Runs a script in the page and returns its JSON result (for measuring
     /// the layout, never for acting in a person's place).
-    pub async fn measure(&self, script: &str) -> Value {
+    pub(crate) async fn measure(&self, script: &str) -> Value {
         self.driver
             .execute(script, Vec::new())
             .await
@@ -353,13 +357,13 @@ impl Browser {
     }
 
     /// The console's entries since the last call (reading empties it).
-    pub async fn console(&self) -> Vec<BrowserLogEntry> {
+    pub(crate) async fn console(&self) -> Vec<BrowserLogEntry> {
         self.driver.browser_log().await.unwrap_or_default()
     }
 
     /// Uncaught errors the page threw (the console's `SEVERE` entries from
     /// scripts, not failed requests, which a test may cause on purpose).
-    pub fn script_errors(&self, console: &[BrowserLogEntry]) -> Vec<String> {
+    pub(crate) fn script_errors(&self, console: &[BrowserLogEntry]) -> Vec<String> {
         console
             .iter()
             .filter(|e| e.level == "SEVERE" && e.source.as_deref() == Some("javascript"))
@@ -368,7 +372,12 @@ impl Browser {
     }
 
     /// Screenshot, console log and page source into `dir`, named after the scenario and the person.
-    pub async fn save_artifacts(&self, dir: &Path, scenario: &str, console: &[BrowserLogEntry]) {
+    pub(crate) async fn save_artifacts(
+        &self,
+        dir: &Path,
+        scenario: &str,
+        console: &[BrowserLogEntry],
+    ) {
         if let Err(e) = std::fs::create_dir_all(dir) {
             eprintln!("cannot create {}: {e}", dir.display());
             return;
@@ -400,7 +409,7 @@ impl Browser {
         );
     }
 
-    pub async fn quit(self) {
+    pub(crate) async fn quit(self) {
         let _ = self.driver.quit().await;
     }
 }

@@ -1,11 +1,11 @@
 //! Helpers for the people of a scenario: signing up and in through the page.
 
-pub use totilove_testkit::PASSWORD;
+pub(crate) use totilove_testkit::PASSWORD;
 
 use crate::page::{Browser, Name};
 
 /// Creates an account through the sign-up form; ends signed in, on the app.
-pub async fn register(browser: &Browser, username: &str) {
+pub(crate) async fn register(browser: &Browser, username: &str) {
     browser.click("button", Name::Is("Create an account")).await;
     browser.type_in("Username", username).await;
     browser
@@ -17,7 +17,7 @@ pub async fn register(browser: &Browser, username: &str) {
 }
 
 /// Logs in through the form; ends signed in.
-pub async fn log_in(browser: &Browser, login: &str) {
+pub(crate) async fn log_in(browser: &Browser, login: &str) {
     browser.fill("Username or email", login).await;
     browser.fill("Password", PASSWORD).await;
     browser.click("button", Name::Is("Log in")).await;
@@ -25,13 +25,13 @@ pub async fn log_in(browser: &Browser, login: &str) {
 }
 
 /// The signed-in app is on screen: the conversation list's heading.
-pub async fn signed_in(browser: &Browser) {
+pub(crate) async fn signed_in(browser: &Browser) {
     browser.find("heading", Name::Is("Messages")).await;
 }
 
 /// Someone who uses Totilove from elsewhere (the API), to talk to the
 /// person at the browser without a second browser.
-pub struct Caller {
+pub(crate) struct Caller {
     http: reqwest::Client,
     base: String,
     token: String,
@@ -39,7 +39,7 @@ pub struct Caller {
 
 impl Caller {
     /// Registers and logs in `username` over the API.
-    pub async fn register(base: &str, username: &str) -> Self {
+    pub(crate) async fn register(base: &str, username: &str) -> Self {
         let http = reqwest::Client::new();
         let email = format!("{username}@example.com");
         let created = http
@@ -67,7 +67,7 @@ impl Caller {
     }
 
     /// Sends `content` to the person whose username is `to`.
-    pub async fn send(&self, to: &str, content: &str) {
+    pub(crate) async fn send(&self, to: &str, content: &str) {
         let found: serde_json::Value = self
             .http
             .get(format!("{}/api/users?q={to}", self.base))

@@ -9,18 +9,18 @@ use totilove_proto::auth::v1::{
 };
 use totilove_testkit::TestSystem;
 
-pub use totilove_testkit::{PASSWORD, eventually};
+pub(crate) use totilove_testkit::{PASSWORD, eventually};
 
-pub type Client = AuthServiceClient<InterceptedService<Channel, Outbound>>;
+pub(crate) type Client = AuthServiceClient<InterceptedService<Channel, Outbound>>;
 
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub system: TestSystem,
     pub auth: Client,
 }
 
 /// Someone registered (and, through `signed_in`, logged in).
 #[derive(Debug, Clone)]
-pub struct Person {
+pub(crate) struct Person {
     pub id: i64,
     pub username: String,
     pub email: String,
@@ -28,13 +28,13 @@ pub struct Person {
 
 /// A logged-in session of someone.
 #[derive(Debug, Clone)]
-pub struct Session {
+pub(crate) struct Session {
     pub user_id: i64,
     pub token: String,
     pub session_id: String,
 }
 
-pub fn client(ip: &str) -> Option<ClientInfo> {
+pub(crate) fn client(ip: &str) -> Option<ClientInfo> {
     Some(ClientInfo {
         ip: ip.to_owned(),
         user_agent: "auth-tests/1.0".to_owned(),
@@ -42,13 +42,13 @@ pub fn client(ip: &str) -> Option<ClientInfo> {
 }
 
 impl TestApp {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(&[]).await
     }
 
     /// The auth service alone (and its stores): nothing here needs the
     /// other services or a gateway.
-    pub async fn start_with(settings: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start_with(settings: &[(&str, &str)]) -> Self {
         let system = TestSystem::builder()
             .auth()
             .settings(settings)
@@ -58,11 +58,11 @@ impl TestApp {
         Self { system, auth }
     }
 
-    pub fn auth(&self) -> Client {
+    pub(crate) fn auth(&self) -> Client {
         self.auth.clone()
     }
 
-    pub async fn try_register(
+    pub(crate) async fn try_register(
         &self,
         username: &str,
         email: &str,
@@ -72,7 +72,7 @@ impl TestApp {
             .await
     }
 
-    pub async fn try_register_from(
+    pub(crate) async fn try_register_from(
         &self,
         username: &str,
         email: &str,
@@ -92,7 +92,7 @@ impl TestApp {
     }
 
     /// Registers `username` with `{username}@example.com` and [`PASSWORD`].
-    pub async fn register(&self, username: &str) -> Person {
+    pub(crate) async fn register(&self, username: &str) -> Person {
         let email = format!("{username}@example.com");
         let user = self
             .try_register(username, &email, PASSWORD)
@@ -105,7 +105,7 @@ impl TestApp {
         }
     }
 
-    pub async fn try_login(
+    pub(crate) async fn try_login(
         &self,
         login: &str,
         password: &str,
@@ -122,7 +122,7 @@ impl TestApp {
             .map_err(Error::from)
     }
 
-    pub async fn login(&self, person: &Person) -> Session {
+    pub(crate) async fn login(&self, person: &Person) -> Session {
         let answer = self
             .try_login(&person.username, PASSWORD, "192.0.2.1")
             .await
@@ -135,13 +135,13 @@ impl TestApp {
     }
 
     /// Registers and logs in.
-    pub async fn signed_in(&self, username: &str) -> (Person, Session) {
+    pub(crate) async fn signed_in(&self, username: &str) -> (Person, Session) {
         let person = self.register(username).await;
         let session = self.login(&person).await;
         (person, session)
     }
 
-    pub async fn validate(&self, token: &str) -> Result<ValidateTokenResponse, Error> {
+    pub(crate) async fn validate(&self, token: &str) -> Result<ValidateTokenResponse, Error> {
         self.auth()
             .validate_token(ValidateTokenRequest {
                 token: token.to_owned(),
@@ -151,7 +151,7 @@ impl TestApp {
             .map_err(Error::from)
     }
 
-    pub async fn logout(&self, session: &Session) -> Result<(), Error> {
+    pub(crate) async fn logout(&self, session: &Session) -> Result<(), Error> {
         self.auth()
             .logout(pb::LogoutRequest {
                 user_id: session.user_id,
@@ -164,7 +164,7 @@ impl TestApp {
     }
 
     /// A Redis client of the test's own server (for looking at keys).
-    pub async fn redis(&self) -> Pool {
+    pub(crate) async fn redis(&self) -> Pool {
         totilove_common::redis::connect(
             &totilove_common::redis::Target::plain(self.system.redis.url()),
             1,
@@ -173,13 +173,13 @@ impl TestApp {
         .expect("a Redis pool")
     }
 
-    pub async fn redis_get(&self, key: &str) -> Option<String> {
+    pub(crate) async fn redis_get(&self, key: &str) -> Option<String> {
         let redis = self.redis().await;
         redis.get(key).await.expect("Redis answers")
     }
 
     /// How many accounts exist.
-    pub async fn account_count(&self) -> i64 {
+    pub(crate) async fn account_count(&self) -> i64 {
         let db = sqlx::PgPool::connect(&self.system.database_url)
             .await
             .expect("the test database");
@@ -190,13 +190,13 @@ impl TestApp {
     }
 
     /// The events of the audit trail, oldest first.
-    pub async fn audit_events(&self) -> Vec<(String, Option<i64>)> {
+    pub(crate) async fn audit_events(&self) -> Vec<(String, Option<i64>)> {
         let trail = self.audit_trail().await;
         trail.into_iter().map(|(e, id, _)| (e, id)).collect()
     }
 
     /// The audit trail's rows (event, user, detail), oldest first.
-    pub async fn audit_trail(&self) -> Vec<(String, Option<i64>, serde_json::Value)> {
+    pub(crate) async fn audit_trail(&self) -> Vec<(String, Option<i64>, serde_json::Value)> {
         let db = sqlx::PgPool::connect(&self.system.database_url)
             .await
             .expect("the test database");

@@ -21,22 +21,22 @@ use totilove_proto::{
 use totilove_testkit::{EventWatcher, PATIENCE, TestSystem, eventually};
 use uuid::Uuid;
 
-pub type Client = MessageServiceClient<InterceptedService<Channel, Outbound>>;
+pub(crate) type Client = MessageServiceClient<InterceptedService<Channel, Outbound>>;
 
 /// The whole system, and a message client for it.
-pub struct App {
+pub(crate) struct App {
     pub system: TestSystem,
     pub client: Client,
 }
 
 impl App {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(&[]).await
     }
 
     /// The message service and the auth service it asks about blocks;
     /// no presence service, no gateway.
-    pub async fn start_with(settings: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start_with(settings: &[(&str, &str)]) -> Self {
         let system = TestSystem::builder()
             .message()
             .settings(settings)
@@ -47,11 +47,11 @@ impl App {
     }
 
     /// A new person; their id.
-    pub async fn person(&self, name: &str) -> i64 {
+    pub(crate) async fn person(&self, name: &str) -> i64 {
         self.system.register(name).await
     }
 
-    pub async fn block(&self, who: i64, whom: i64) {
+    pub(crate) async fn block(&self, who: i64, whom: i64) {
         self.system
             .auth_client()
             .block(BlockRequest {
@@ -63,12 +63,17 @@ impl App {
     }
 
     /// Sends with a fresh client_msg_id.
-    pub async fn send(&self, from: i64, to: i64, content: &str) -> Result<pb::SendResponse, Error> {
+    pub(crate) async fn send(
+        &self,
+        from: i64,
+        to: i64,
+        content: &str,
+    ) -> Result<pb::SendResponse, Error> {
         send(&self.client, from, to, content, &Uuid::new_v4().to_string()).await
     }
 
     /// Sends and expects success; the stored message.
-    pub async fn sent(&self, from: i64, to: i64, content: &str) -> pb::Message {
+    pub(crate) async fn sent(&self, from: i64, to: i64, content: &str) -> pb::Message {
         self.send(from, to, content)
             .await
             .expect("the send succeeds")
@@ -76,7 +81,7 @@ impl App {
             .expect("a message")
     }
 
-    pub async fn history(
+    pub(crate) async fn history(
         &self,
         me: i64,
         other: i64,
@@ -100,7 +105,7 @@ impl App {
     }
 
     /// The whole conversation, oldest first, paged with `after`.
-    pub async fn whole_history(&self, me: i64, other: i64) -> Vec<pb::Message> {
+    pub(crate) async fn whole_history(&self, me: i64, other: i64) -> Vec<pb::Message> {
         let mut all = Vec::new();
         let mut after = 0;
         loop {
@@ -116,12 +121,12 @@ impl App {
         }
     }
 
-    pub async fn sync(&self, user: i64, after: i64, limit: u32) -> pb::SyncResponse {
+    pub(crate) async fn sync(&self, user: i64, after: i64, limit: u32) -> pb::SyncResponse {
         sync(&self.client, user, after, limit).await
     }
 
     /// Everything to or from `user`, paged with sync.
-    pub async fn whole_sync(&self, user: i64) -> Vec<pb::Message> {
+    pub(crate) async fn whole_sync(&self, user: i64) -> Vec<pb::Message> {
         let mut all = Vec::new();
         let mut after = 0;
         loop {
@@ -134,7 +139,7 @@ impl App {
         }
     }
 
-    pub async fn mark_read(&self, reader: i64, with: i64, up_to_id: i64) -> i64 {
+    pub(crate) async fn mark_read(&self, reader: i64, with: i64, up_to_id: i64) -> i64 {
         self.client
             .clone()
             .mark_read(MarkReadRequest {
@@ -149,7 +154,7 @@ impl App {
             .changed_up_to_id
     }
 
-    pub async fn mark_delivered(&self, reader: i64, with: i64, up_to_id: i64) -> i64 {
+    pub(crate) async fn mark_delivered(&self, reader: i64, with: i64, up_to_id: i64) -> i64 {
         self.client
             .clone()
             .mark_delivered(MarkDeliveredRequest {
@@ -164,14 +169,14 @@ impl App {
     }
 
     /// Watches the event channels of `people`.
-    pub async fn watch(&self, people: &[i64]) -> Watcher {
+    pub(crate) async fn watch(&self, people: &[i64]) -> Watcher {
         Watcher::start(&self.system.redis.url(), people).await
     }
 }
 
 /// One more message service instance on the same stores (settings
 /// overridden by `overrides`); a client for it. It runs until the test ends.
-pub async fn another_message_service(app: &App, overrides: &[(&str, &str)]) -> Client {
+pub(crate) async fn another_message_service(app: &App, overrides: &[(&str, &str)]) -> Client {
     let mut settings = app.system.settings.clone();
     settings.insert("MESSAGE_LISTEN_ADDR".into(), "127.0.0.1:0".into());
     for (name, value) in overrides {
@@ -190,7 +195,7 @@ pub async fn another_message_service(app: &App, overrides: &[(&str, &str)]) -> C
     )
 }
 
-pub async fn send(
+pub(crate) async fn send(
     client: &Client,
     from: i64,
     to: i64,
@@ -210,7 +215,7 @@ pub async fn send(
         .map_err(Error::from)
 }
 
-pub async fn sync(client: &Client, user: i64, after: i64, limit: u32) -> pb::SyncResponse {
+pub(crate) async fn sync(client: &Client, user: i64, after: i64, limit: u32) -> pb::SyncResponse {
     client
         .clone()
         .sync(SyncRequest {
@@ -224,17 +229,17 @@ pub async fn sync(client: &Client, user: i64, after: i64, limit: u32) -> pb::Syn
 }
 
 /// The code of a refusal.
-pub fn code<T: std::fmt::Debug>(result: Result<T, Error>) -> (Code, String) {
+pub(crate) fn code<T: std::fmt::Debug>(result: Result<T, Error>) -> (Code, String) {
     let e = result.expect_err("the call is refused");
     (e.code, e.message)
 }
 
-pub fn ids(messages: &[pb::Message]) -> Vec<i64> {
+pub(crate) fn ids(messages: &[pb::Message]) -> Vec<i64> {
     messages.iter().map(|m| m.id).collect()
 }
 
 /// Events published on people's channels, as they arrive.
-pub struct Watcher {
+pub(crate) struct Watcher {
     events: EventWatcher,
     /// Per person, in arrival order.
     pub seen: HashMap<i64, Vec<Event>>,
@@ -252,15 +257,17 @@ impl Watcher {
     }
 
     /// Waits (boundedly) until `done` holds for what was seen.
-    pub async fn until(&mut self, done: impl Fn(&HashMap<i64, Vec<Event>>) -> bool) {
+    pub(crate) async fn until(&mut self, done: impl Fn(&HashMap<i64, Vec<Event>>) -> bool) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while !done(&self.seen) {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let (person, event) = self
+            let (person, payload) = self
                 .events
-                .next_within(left)
+                .next_payload_within(left)
                 .await
                 .expect("the expected events arrive in time");
+            let event =
+                Event::from_json(&payload).unwrap_or_else(|| panic!("a known event: {payload}"));
             self.seen.entry(person).or_default().push(event);
             self.raw.entry(person).or_default().push(payload);
         }
@@ -268,7 +275,7 @@ impl Watcher {
 
     /// Waits until the event of message `id` reached `person`'s channel
     /// (then its cache writes are done too: they go first, in one pipeline).
-    pub async fn until_message(&mut self, person: i64, id: i64) {
+    pub(crate) async fn until_message(&mut self, person: i64, id: i64) {
         self.until(|seen| {
             seen.get(&person)
                 .into_iter()
@@ -279,7 +286,7 @@ impl Watcher {
     }
 
     /// The message events seen for `person`: (prev_id, message id).
-    pub fn message_events(&self, person: i64) -> Vec<(i64, i64)> {
+    pub(crate) fn message_events(&self, person: i64) -> Vec<(i64, i64)> {
         self.seen
             .get(&person)
             .into_iter()
@@ -293,7 +300,7 @@ impl Watcher {
             .collect()
     }
 
-    pub fn count_messages(seen: &HashMap<i64, Vec<Event>>, person: i64) -> usize {
+    pub(crate) fn count_messages(seen: &HashMap<i64, Vec<Event>>, person: i64) -> usize {
         seen.get(&person)
             .into_iter()
             .flatten()
@@ -303,7 +310,7 @@ impl Watcher {
 }
 
 /// A plain Redis client on the test's Redis, to look at (or spoil) the cache.
-pub async fn redis(app: &App) -> fred::clients::Client {
+pub(crate) async fn redis(app: &App) -> fred::clients::Client {
     let client =
         Builder::from_config(RedisConfig::from_url(&app.system.redis.url()).expect("a Redis URL"))
             .build()
@@ -313,13 +320,13 @@ pub async fn redis(app: &App) -> fred::clients::Client {
 }
 
 /// The cache key of a conversation's newest messages.
-pub fn chat_key(a: i64, b: i64) -> String {
+pub(crate) fn chat_key(a: i64, b: i64) -> String {
     format!("chat:{}:{}:messages", a.min(b), a.max(b))
 }
 
 /// Reads the conversation's history until its cache is filled (a read that
 /// finds it missing fills it), boundedly.
-pub async fn until_cached(app: &App, redis: &fred::clients::Client, a: i64, b: i64) {
+pub(crate) async fn until_cached(app: &App, redis: &fred::clients::Client, a: i64, b: i64) {
     use fred::interfaces::KeysInterface;
     eventually("the history to be cached", || async {
         app.history(a, b, None, None, 10)
@@ -335,7 +342,7 @@ pub async fn until_cached(app: &App, redis: &fred::clients::Client, a: i64, b: i
 }
 
 /// The message service's tables, read directly.
-pub async fn db(app: &App) -> PgConnection {
+pub(crate) async fn db(app: &App) -> PgConnection {
     let mut conn = PgConnection::connect(&app.system.database_url)
         .await
         .expect("the test database is reachable");
@@ -348,7 +355,7 @@ pub async fn db(app: &App) -> PgConnection {
 }
 
 /// The message service's audit rows: (event, user, detail), oldest first.
-pub async fn audit_trail(app: &App) -> Vec<(String, i64, serde_json::Value)> {
+pub(crate) async fn audit_trail(app: &App) -> Vec<(String, i64, serde_json::Value)> {
     sqlx::query!("SELECT event, user_id, detail FROM system_logs ORDER BY id")
         .fetch_all(&mut db(app).await)
         .await

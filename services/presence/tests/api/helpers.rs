@@ -23,18 +23,18 @@ use totilove_testkit::{EventWatcher, RedisServer, TestSystem};
 /// Short timings so tests run in seconds: offline is announced 1 s after the
 /// last socket, typing lapses in 1 s. Sockets live 30 s without a beat, so
 /// tests about closing need not beat.
-pub const FAST: &[(&str, &str)] = &[
+pub(crate) const FAST: &[(&str, &str)] = &[
     ("PRESENCE_CONNECTION_TTL_SECS", "30"),
     ("PRESENCE_OFFLINE_GRACE_SECS", "1"),
     ("PRESENCE_SWEEP_INTERVAL_MS", "200"),
     ("TYPING_TTL_SECS", "1"),
 ];
 
-pub use totilove_testkit::{PATIENCE, eventually};
+pub(crate) use totilove_testkit::{PATIENCE, eventually};
 
 /// The services (presence asks message and auth who may see whom); no
 /// gateway: the tests speak to presence as one would.
-pub async fn start() -> TestSystem {
+pub(crate) async fn start() -> TestSystem {
     TestSystem::builder()
         .presence()
         .settings(FAST)
@@ -43,7 +43,7 @@ pub async fn start() -> TestSystem {
 }
 
 /// As [`start`], but a socket dies 2 s after its last beat.
-pub async fn start_with_short_ttl() -> TestSystem {
+pub(crate) async fn start_with_short_ttl() -> TestSystem {
     let mut settings = FAST.to_vec();
     settings.push(("PRESENCE_CONNECTION_TTL_SECS", "2"));
     TestSystem::builder()
@@ -53,10 +53,10 @@ pub async fn start_with_short_ttl() -> TestSystem {
         .await
 }
 
-pub type PresenceClient = PresenceServiceClient<InterceptedService<Channel, Outbound>>;
+pub(crate) type PresenceClient = PresenceServiceClient<InterceptedService<Channel, Outbound>>;
 
 /// Where the presence service and its Redis are.
-pub trait Setup {
+pub(crate) trait Setup {
     fn presence(&self) -> PresenceClient;
     fn redis_url(&self) -> String;
 }
@@ -74,7 +74,7 @@ impl Setup for TestSystem {
 /// A presence service alone on a Redis of its own: what it asks of Redis
 /// can be counted exactly (the whole system shares one Redis). Its audience
 /// lookups fail (no message or auth service), so it publishes nothing.
-pub struct LonePresence {
+pub(crate) struct LonePresence {
     redis: RedisServer,
     url: String,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -83,7 +83,7 @@ pub struct LonePresence {
 const LONE_TOKEN: &str = "lone-presence-token-0123456789";
 
 impl LonePresence {
-    pub async fn start(overrides: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(overrides: &[(&str, &str)]) -> Self {
         let redis = RedisServer::start().await;
         let mut settings: HashMap<String, String> = [
             ("REDIS_URL", redis.url().as_str()),
@@ -127,12 +127,12 @@ impl Setup for LonePresence {
 }
 
 /// A new person; their id.
-pub async fn register(system: &TestSystem) -> i64 {
+pub(crate) async fn register(system: &TestSystem) -> i64 {
     system.register("p").await
 }
 
 /// `from` writes to `to`: from now on they share a conversation.
-pub async fn converse(system: &TestSystem, from: i64, to: i64) {
+pub(crate) async fn converse(system: &TestSystem, from: i64, to: i64) {
     system
         .message_client()
         .send(SendRequest {
@@ -146,21 +146,21 @@ pub async fn converse(system: &TestSystem, from: i64, to: i64) {
 }
 
 /// Two people who share a conversation.
-pub async fn partners(system: &TestSystem) -> (i64, i64) {
+pub(crate) async fn partners(system: &TestSystem) -> (i64, i64) {
     let a = register(system).await;
     let b = register(system).await;
     converse(system, a, b).await;
     (a, b)
 }
 
-pub fn conn(user_id: i64, connection_id: &str) -> Connection {
+pub(crate) fn conn(user_id: i64, connection_id: &str) -> Connection {
     Connection {
         user_id,
         connection_id: connection_id.into(),
     }
 }
 
-pub async fn open(system: &impl Setup, gateway: &str, user: i64, connection: &str) -> bool {
+pub(crate) async fn open(system: &impl Setup, gateway: &str, user: i64, connection: &str) -> bool {
     system
         .presence()
         .open_connection(OpenConnectionRequest {
@@ -174,7 +174,7 @@ pub async fn open(system: &impl Setup, gateway: &str, user: i64, connection: &st
         .came_online
 }
 
-pub async fn close(system: &impl Setup, gateway: &str, user: i64, connection: &str) {
+pub(crate) async fn close(system: &impl Setup, gateway: &str, user: i64, connection: &str) {
     system
         .presence()
         .close_connection(CloseConnectionRequest {
@@ -186,7 +186,7 @@ pub async fn close(system: &impl Setup, gateway: &str, user: i64, connection: &s
 }
 
 /// A heartbeat; the connections it did not know.
-pub async fn beat(
+pub(crate) async fn beat(
     system: &impl Setup,
     gateway: &str,
     connections: Vec<Connection>,
@@ -203,7 +203,7 @@ pub async fn beat(
         .unknown
 }
 
-pub async fn presence_of(system: &impl Setup, user_ids: Vec<i64>) -> Vec<Presence> {
+pub(crate) async fn presence_of(system: &impl Setup, user_ids: Vec<i64>) -> Vec<Presence> {
     system
         .presence()
         .get_presence(GetPresenceRequest {
@@ -216,12 +216,12 @@ pub async fn presence_of(system: &impl Setup, user_ids: Vec<i64>) -> Vec<Presenc
         .presence
 }
 
-pub async fn is_online(system: &impl Setup, user: i64) -> bool {
+pub(crate) async fn is_online(system: &impl Setup, user: i64) -> bool {
     presence_of(system, vec![user]).await[0].online
 }
 
 /// `user` types (or stops) to `partner`; whether it was forwarded.
-pub async fn type_to(system: &impl Setup, user: i64, partner: i64, typing: bool) -> bool {
+pub(crate) async fn type_to(system: &impl Setup, user: i64, partner: i64, typing: bool) -> bool {
     system
         .presence()
         .set_typing(SetTypingRequest {
@@ -236,7 +236,7 @@ pub async fn type_to(system: &impl Setup, user: i64, partner: i64, typing: bool)
 }
 
 /// A plain Redis client on the test's server, to look at keys.
-pub async fn redis(system: &impl Setup) -> Client {
+pub(crate) async fn redis(system: &impl Setup) -> Client {
     let config = Config::from_url(&system.redis_url()).expect("a Redis URL");
     let client = Builder::from_config(config)
         .build()
@@ -246,7 +246,7 @@ pub async fn redis(system: &impl Setup) -> Client {
 }
 
 /// Calls of each Redis command so far (`INFO commandstats`), by name.
-pub async fn command_calls(redis: &Client) -> HashMap<String, u64> {
+pub(crate) async fn command_calls(redis: &Client) -> HashMap<String, u64> {
     let info: String = redis
         .info(Some(InfoKind::CommandStats))
         .await
@@ -261,7 +261,7 @@ pub async fn command_calls(redis: &Client) -> HashMap<String, u64> {
 }
 
 /// Bytes of memory Redis uses (`INFO memory`).
-pub async fn used_memory(redis: &Client) -> i64 {
+pub(crate) async fn used_memory(redis: &Client) -> i64 {
     let info: String = redis
         .info(Some(InfoKind::Memory))
         .await
@@ -272,32 +272,36 @@ pub async fn used_memory(redis: &Client) -> i64 {
 }
 
 /// Calls of `command` between two `command_calls` readings.
-pub fn delta(before: &HashMap<String, u64>, after: &HashMap<String, u64>, command: &str) -> u64 {
+pub(crate) fn delta(
+    before: &HashMap<String, u64>,
+    after: &HashMap<String, u64>,
+    command: &str,
+) -> u64 {
     after.get(command).copied().unwrap_or(0) - before.get(command).copied().unwrap_or(0)
 }
 
 /// A person's event channel, listened to as a gateway does.
-pub struct Inbox(EventWatcher);
+pub(crate) struct Inbox(EventWatcher);
 
 impl Inbox {
-    pub async fn of(system: &impl Setup, user: i64) -> Self {
+    pub(crate) async fn of(system: &impl Setup, user: i64) -> Self {
         Self(EventWatcher::of(&system.redis_url(), &[user]).await)
     }
 
     /// The next event, if one comes within `within`.
-    pub async fn next_within(&mut self, within: Duration) -> Option<Event> {
+    pub(crate) async fn next_within(&mut self, within: Duration) -> Option<Event> {
         self.0.next_within(within).await.map(|(_, event)| event)
     }
 
     /// The next event, which must come.
-    pub async fn next(&mut self) -> Event {
+    pub(crate) async fn next(&mut self) -> Event {
         self.next_within(PATIENCE)
             .await
             .expect("an event within the patience")
     }
 
     /// Asserts no event comes during `during`.
-    pub async fn expect_nothing_for(&mut self, during: Duration) {
+    pub(crate) async fn expect_nothing_for(&mut self, during: Duration) {
         if let Some(event) = self.next_within(during).await {
             panic!("expected no event, got {event:?}");
         }
@@ -305,7 +309,7 @@ impl Inbox {
 }
 
 /// Asserts `event` says `user` came online.
-pub fn assert_online(event: &Event, user: i64) {
+pub(crate) fn assert_online(event: &Event, user: i64) {
     assert!(
         matches!(event, Event::Presence { user_id, online: true, .. } if *user_id == user),
         "expected {user} online, got {event:?}"
@@ -313,7 +317,7 @@ pub fn assert_online(event: &Event, user: i64) {
 }
 
 /// Asserts `event` says `user` went offline, with a last_seen.
-pub fn assert_offline(event: &Event, user: i64) {
+pub(crate) fn assert_offline(event: &Event, user: i64) {
     assert!(
         matches!(event, Event::Presence { user_id, online: false, last_seen: Some(_) } if *user_id == user),
         "expected {user} offline with last_seen, got {event:?}"
