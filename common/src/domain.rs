@@ -116,58 +116,6 @@ impl fmt::Display for MessageStatus {
     }
 }
 
-/// Both as PostgreSQL columns (`bigint`, `smallint`), so a row decodes
-/// straight into them (`user_id AS "user_id: UserId"` in `query!`): a
-/// value out of range fails the row instead of travelling on.
-mod sql {
-    use sqlx::{
-        Decode, Encode, Postgres, Type,
-        encode::IsNull,
-        error::BoxDynError,
-        postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef},
-    };
-
-    use super::{MessageStatus, UserId};
-
-    impl Type<Postgres> for UserId {
-        fn type_info() -> PgTypeInfo {
-            <i64 as Type<Postgres>>::type_info()
-        }
-    }
-
-    impl Encode<'_, Postgres> for UserId {
-        fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-            <i64 as Encode<Postgres>>::encode_by_ref(&self.0, buf)
-        }
-    }
-
-    impl Decode<'_, Postgres> for UserId {
-        fn decode(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
-            let raw = <i64 as Decode<Postgres>>::decode(value)?;
-            Ok(Self::try_from(raw)?)
-        }
-    }
-
-    impl Type<Postgres> for MessageStatus {
-        fn type_info() -> PgTypeInfo {
-            <i16 as Type<Postgres>>::type_info()
-        }
-    }
-
-    impl Encode<'_, Postgres> for MessageStatus {
-        fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-            <i16 as Encode<Postgres>>::encode_by_ref(&self.code(), buf)
-        }
-    }
-
-    impl Decode<'_, Postgres> for MessageStatus {
-        fn decode(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
-            let code = <i16 as Decode<Postgres>>::decode(value)?;
-            Ok(Self::try_from(code)?)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,29 +173,5 @@ mod tests {
         for bad in [0, 4, -1] {
             assert!(MessageStatus::try_from(bad).is_err(), "{bad}");
         }
-    }
-
-    /// Against the real PostgreSQL `scripts/test` starts.
-    #[tokio::test]
-    async fn columns_decode_into_the_types_and_out_of_range_values_fail() {
-        let url = std::env::var("TEST_DATABASE_URL")
-            .expect("TEST_DATABASE_URL must be set: run the tests with scripts/test");
-        let db = sqlx::PgPool::connect(&url).await.expect("PostgreSQL is up");
-        let (id, status): (UserId, MessageStatus) =
-            sqlx::query_as("SELECT $1::bigint, $2::smallint")
-                .bind(UserId::from_stored(42))
-                .bind(MessageStatus::Delivered)
-                .fetch_one(&db)
-                .await
-                .expect("a row");
-        assert_eq!((id.get(), status), (42, MessageStatus::Delivered));
-        let bad_id = sqlx::query_scalar::<_, UserId>("SELECT 0::bigint")
-            .fetch_one(&db)
-            .await;
-        assert!(bad_id.is_err());
-        let bad_status = sqlx::query_scalar::<_, MessageStatus>("SELECT 4::smallint")
-            .fetch_one(&db)
-            .await;
-        assert!(bad_status.is_err());
     }
 }
