@@ -180,6 +180,9 @@ async fn a_message_sent_over_a_socket_is_one_trace_to_the_receivers_socket() {
             wanted("the message service's call", |s| {
                 s.name == "gRPC request" && has_str(s, "rpc", SEND)
             }),
+            wanted("the message service's handler", |s| {
+                s.name == "Send a message" && has(s, "user_id", alice.id)
+            }),
             wanted("the commit", |s| {
                 s.name == "Commit a message"
                     && has(s, "message_id", id)
@@ -206,7 +209,7 @@ async fn a_message_sent_over_a_socket_is_one_trace_to_the_receivers_socket() {
         ],
     )
     .await;
-    let [rpc, commit, publish, deliver, write, echo] = &path[..] else {
+    let [rpc, handler, commit, publish, deliver, write, echo] = &path[..] else {
         unreachable!("one span per wanted")
     };
     // Each hop is a child of the one before.
@@ -220,7 +223,8 @@ async fn a_message_sent_over_a_socket_is_one_trace_to_the_receivers_socket() {
         );
     };
     parent_of(rpc, &ws_send);
-    parent_of(commit, rpc);
+    parent_of(handler, rpc);
+    parent_of(commit, handler);
     parent_of(publish, commit);
     parent_of(deliver, publish);
     parent_of(write, deliver);
